@@ -1,0 +1,522 @@
+//! The project's single source of truth, `mailctl.yaml`: its types, defaults,
+//! loading (with file positions for every error) and saving.
+
+mod load;
+mod locate;
+mod size;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+pub use load::{load_file, parse_str, save_file, ConfigError, CONFIG_FILE, MAX_CONFIG_BYTES};
+pub use size::Size;
+pub use validate::{validate, Issue};
+
+/// The schema version this build writes and reads.
+pub const CURRENT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub version: u32,
+    /// The mail server's own name: the MX target and the name in its certificate.
+    pub hostname: String,
+    /// The domain whose postmaster receives reports; one of `domains`.
+    pub primary_domain: String,
+    #[serde(default)]
+    pub network: Network,
+    #[serde(default)]
+    pub ports: Ports,
+    #[serde(default)]
+    pub tls: Tls,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub components: Components,
+    /// Per-service image overrides (`smtp: registry.example/postfix:1`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, String>,
+    pub domains: Vec<Domain>,
+    #[serde(default)]
+    pub mailboxes: Vec<Mailbox>,
+    #[serde(default)]
+    pub aliases: Vec<Alias>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Network {
+    /// Host addresses the published ports listen on.
+    pub bind: Vec<IpAddr>,
+    /// The server's public addresses, for DNS records and checks. Defaults to
+    /// the bind addresses that are globally routable.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub public_addresses: Vec<IpAddr>,
+    /// The Docker bridge network's IPv4 subnet (private, fixed).
+    pub subnet: String,
+    /// An optional IPv6 subnet for the bridge network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6_subnet: Option<String>,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            bind: vec![IpAddr::from([0, 0, 0, 0])],
+            public_addresses: Vec::new(),
+            subnet: "172.30.53.0/24".to_owned(),
+            ipv6_subnet: None,
+        }
+    }
+}
+
+/// A published port: a number, or `false` when the service is turned off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port(pub Option<u16>);
+
+impl Port {
+    pub fn number(self) -> Option<u16> {
+        self.0
+    }
+}
+
+impl Serialize for Port {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(number) => serializer.serialize_u16(number),
+            None => serializer.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Port;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a port number from 1 to 65535, or `false` to turn the service off")
+            }
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Port, E> {
+                match u16::try_from(value) {
+                    Ok(number) if number > 0 => Ok(Port(Some(number))),
+                    _ => Err(E::custom(format!(
+                        "port {value} is out of range; use 1 to 65535, or `false` to turn the service off"
+                    ))),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Port, E> {
+                match u64::try_from(value) {
+                    Ok(value) => self.visit_u64(value),
+                    Err(_) => Err(E::custom(format!(
+                        "port {value} is out of range; use 1 to 65535, or `false` to turn the service off"
+                    ))),
+                }
+            }
+            fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<Port, E> {
+                if value {
+                    Err(E::custom(
+                        "`true` is not a port; give the number, or `false` to turn the service off",
+                    ))
+                } else {
+                    Ok(Port(None))
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Port, E> {
+                match value {
+                    "off" | "false" | "disabled" => Ok(Port(None)),
+                    other => match other.parse::<u64>() {
+                        Ok(number) => self.visit_u64(number),
+                        Err(_) => Err(E::custom(format!(
+                            "`{other}` is not a port; give a number, or `false` to turn the service off"
+                        ))),
+                    },
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The published host ports, by the names the command line uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ports {
+    pub smtp: Port,
+    pub submissions: Port,
+    pub submission: Port,
+    pub imaps: Port,
+    pub pop3s: Port,
+    pub sieve: Port,
+    pub http: Port,
+    pub https: Port,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            smtp: Port(Some(25)),
+            submissions: Port(Some(465)),
+            submission: Port(Some(587)),
+            imaps: Port(Some(993)),
+            pop3s: Port(None),
+            sieve: Port(Some(4190)),
+            http: Port(Some(80)),
+            https: Port(Some(443)),
+        }
+    }
+}
+
+/// A published port's name, its service and the port inside the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortName {
+    pub name: &'static str,
+    pub service: &'static str,
+    pub container_port: u16,
+    pub standard: u16,
+}
+
+pub const PORT_NAMES: [PortName; 8] = [
+    PortName { name: "smtp", service: "smtp", container_port: 25, standard: 25 },
+    PortName { name: "submissions", service: "smtp", container_port: 465, standard: 465 },
+    PortName { name: "submission", service: "smtp", container_port: 587, standard: 587 },
+    PortName { name: "imaps", service: "imap", container_port: 993, standard: 993 },
+    PortName { name: "pop3s", service: "imap", container_port: 995, standard: 995 },
+    PortName { name: "sieve", service: "imap", container_port: 4190, standard: 4190 },
+    PortName { name: "http", service: "web", container_port: 80, standard: 80 },
+    PortName { name: "https", service: "web", container_port: 443, standard: 443 },
+];
+
+impl Ports {
+    pub fn get(&self, name: &str) -> Option<Port> {
+        Some(match name {
+            "smtp" => self.smtp,
+            "submissions" => self.submissions,
+            "submission" => self.submission,
+            "imaps" => self.imaps,
+            "pop3s" => self.pop3s,
+            "sieve" => self.sieve,
+            "http" => self.http,
+            "https" => self.https,
+            _ => return None,
+        })
+    }
+
+    pub fn set(&mut self, name: &str, port: Port) -> bool {
+        let slot = match name {
+            "smtp" => &mut self.smtp,
+            "submissions" => &mut self.submissions,
+            "submission" => &mut self.submission,
+            "imaps" => &mut self.imaps,
+            "pop3s" => &mut self.pop3s,
+            "sieve" => &mut self.sieve,
+            "http" => &mut self.http,
+            "https" => &mut self.https,
+            _ => return false,
+        };
+        *slot = port;
+        true
+    }
+
+    /// Every published port with its name, in a fixed order.
+    pub fn enabled(&self) -> Vec<(PortName, u16)> {
+        PORT_NAMES
+            .iter()
+            .filter_map(|port| {
+                self.get(port.name)
+                    .and_then(Port::number)
+                    .map(|number| (*port, number))
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    Letsencrypt,
+    SelfSigned,
+    Custom,
+}
+
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Letsencrypt => "letsencrypt",
+            TlsMode::SelfSigned => "self-signed",
+            TlsMode::Custom => "custom",
+        }
+    }
+}
+
+pub const LETSENCRYPT_DIRECTORY: &str = "https://acme-v02.api.letsencrypt.org/directory";
+pub const LETSENCRYPT_STAGING_DIRECTORY: &str =
+    "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    pub mode: TlsMode,
+    /// Contact address for the ACME account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acme_email: Option<String>,
+    pub acme_directory: String,
+    /// For `custom`: the certificate chain and key, as host paths.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            mode: TlsMode::Letsencrypt,
+            acme_email: None,
+            acme_directory: LETSENCRYPT_DIRECTORY.to_owned(),
+            certificate_file: None,
+            key_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest message accepted, e.g. `50M`.
+    pub message_size: Size,
+    /// Messages an authenticated user may send per hour.
+    pub messages_per_hour_per_user: u32,
+    /// Recipients allowed in one message.
+    pub recipients_per_message: u32,
+    /// Connections per minute from one client address on port 25.
+    pub connections_per_minute_per_client: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            message_size: Size::from_bytes(50 * 1024 * 1024),
+            messages_per_hour_per_user: 300,
+            recipients_per_message: 100,
+            connections_per_minute_per_client: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Components {
+    pub antivirus: bool,
+    pub webmail: bool,
+    pub webdav: bool,
+    pub fetchmail: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DmarcPolicy {
+    None,
+    Quarantine,
+    Reject,
+}
+
+impl DmarcPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DmarcPolicy::None => "none",
+            DmarcPolicy::Quarantine => "quarantine",
+            DmarcPolicy::Reject => "reject",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MtaStsMode {
+    None,
+    Testing,
+    Enforce,
+}
+
+impl MtaStsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MtaStsMode::None => "none",
+            MtaStsMode::Testing => "testing",
+            MtaStsMode::Enforce => "enforce",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimAlgorithm {
+    Rsa,
+    Ed25519,
+}
+
+impl DkimAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DkimAlgorithm::Rsa => "rsa",
+            DkimAlgorithm::Ed25519 => "ed25519",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimSelector {
+    pub selector: String,
+    pub algorithm: DkimAlgorithm,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dmarc {
+    pub policy: DmarcPolicy,
+    /// Where aggregate reports go (`rua=mailto:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_address: Option<String>,
+}
+
+impl Default for Dmarc {
+    fn default() -> Self {
+        Dmarc {
+            policy: DmarcPolicy::Quarantine,
+            report_address: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MtaSts {
+    pub mode: MtaStsMode,
+    /// Policy lifetime in seconds (RFC 8461 §3.2).
+    pub max_age: u32,
+}
+
+impl Default for MtaSts {
+    fn default() -> Self {
+        MtaSts {
+            mode: MtaStsMode::Testing,
+            max_age: 604_800,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Domain {
+    pub name: String,
+    #[serde(default)]
+    pub dmarc: Dmarc,
+    #[serde(default)]
+    pub mta_sts: MtaSts,
+    /// Where TLS reports go (RFC 8460); none when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_rpt_address: Option<String>,
+    /// The DKIM selectors that sign this domain's mail; keys live in
+    /// `dkim/<domain>/<selector>.key`.
+    #[serde(default)]
+    pub dkim: Vec<DkimSelector>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mailbox {
+    pub address: String,
+    /// A Dovecot password hash with its scheme prefix, e.g. `{ARGON2ID}$argon2id$…`.
+    pub password_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Size>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default = "enabled_default", skip_serializing_if = "is_true")]
+    pub enabled: bool,
+    /// Further addresses this mailbox may send as, beyond its own and the
+    /// aliases that deliver to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub send_as: Vec<String>,
+}
+
+fn enabled_default() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alias {
+    /// `name@domain`, or `@domain` for a catch-all.
+    pub source: String,
+    pub destinations: Vec<String>,
+}
+
+impl Alias {
+    pub fn is_catch_all(&self) -> bool {
+        self.source.starts_with('@')
+    }
+}
+
+impl Config {
+    pub fn domain(&self, name: &str) -> Option<&Domain> {
+        self.domains.iter().find(|domain| domain.name == name)
+    }
+
+    pub fn mailbox(&self, address: &str) -> Option<&Mailbox> {
+        self.mailboxes.iter().find(|mailbox| mailbox.address == address)
+    }
+
+    /// The addresses the server is reached at publicly: configured, or the
+    /// globally routable bind addresses.
+    pub fn public_addresses(&self) -> Vec<IpAddr> {
+        if !self.network.public_addresses.is_empty() {
+            return self.network.public_addresses.clone();
+        }
+        self.network
+            .bind
+            .iter()
+            .copied()
+            .filter(|address| is_global(*address))
+            .collect()
+    }
+}
+
+/// Whether an address is routable on the public internet (a conservative
+/// reading of the IANA special-purpose registries).
+pub fn is_global(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => {
+            let octets = v4.octets();
+            !(v4.is_unspecified()
+                || v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || octets[0] == 0
+                || (octets[0] == 100 && (octets[1] & 0xc0) == 64)
+                || (octets[0] == 198 && (octets[1] & 0xfe) == 18)
+                || octets[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            !(v6.is_unspecified()
+                || v6.is_loopback()
+                || v6.is_multicast()
+                || (segments[0] & 0xfe00) == 0xfc00
+                || (segments[0] & 0xffc0) == 0xfe80
+                || (segments[0] == 0x2001 && segments[1] == 0x0db8))
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Writing files safely: atomically (temporary file, fsync, rename), with an
+//! explicit mode, and only when the content changed.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::Context;
+
+/// Writes `bytes` to `path` through a temporary file in the same directory,
+/// so readers see either the old or the new file, never a partial one.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    let parent = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs_err::create_dir_all(parent)?;
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".mailctl-")
+        .tempfile_in(parent)
+        .with_context(|| format!("cannot create a temporary file in `{}`", parent.display()))?;
+    temporary
+        .as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of a temporary file in `{}`", parent.display()))?;
+    temporary
+        .write_all(bytes)
+        .and_then(|()| temporary.as_file().sync_all())
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    temporary
+        .persist(path)
+        .map_err(|error| error.error)
+        .with_context(|| format!("cannot replace `{}`", path.display()))?;
+    if let Ok(directory) = std::fs::File::open(parent) {
+        let _ = directory.sync_all();
+    }
+    Ok(())
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// Writes only when the content or mode differs from what is on disk.
+pub fn write_if_changed(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<WriteOutcome> {
+    match std::fs::read(path) {
+        Ok(existing) => {
+            let current_mode = std::fs::metadata(path)
+                .map(|metadata| metadata.permissions().mode() & 0o7777)
+                .unwrap_or(0);
+            if existing == bytes && current_mode == mode {
+                return Ok(WriteOutcome::Unchanged);
+            }
+            write_atomic(path, bytes, mode)?;
+            Ok(WriteOutcome::Updated)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            write_atomic(path, bytes, mode)?;
+            Ok(WriteOutcome::Created)
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read `{}`", path.display())),
+    }
+}
+
+/// Creates `path` (and parents) and sets its mode.
+pub fn create_private_dir(path: &Path, mode: u32) -> anyhow::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(path)
+        .with_context(|| format!("cannot create directory `{}`", path.display()))?;
+    fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_only_changes() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("a/b.txt");
+        assert_eq!(write_if_changed(&path, b"one", 0o600).unwrap(), WriteOutcome::Created);
+        assert_eq!(write_if_changed(&path, b"one", 0o600).unwrap(), WriteOutcome::Unchanged);
+        assert_eq!(write_if_changed(&path, b"two", 0o600).unwrap(), WriteOutcome::Updated);
+        assert_eq!(write_if_changed(&path, b"two", 0o644).unwrap(), WriteOutcome::Updated);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+    }
+}
