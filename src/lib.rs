@@ -1,17 +1,39 @@
 //! mailctl: one binary that turns a Docker host into a multi-domain mail
 //! server and keeps it that way. The binary is a thin shell around `run`.
 
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod dkim;
+pub mod dns;
+pub mod error;
 pub mod files;
+pub mod images;
 pub mod names;
+pub mod output;
 pub mod passwords;
 pub mod project;
+pub mod prompt;
+pub mod rspamd_password;
+pub mod render;
 pub mod secrets;
+pub mod spec;
 pub mod tls;
 
 
-
+/// Parses the command line, runs the command and reports any error.
 pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+    use clap::Parser;
+    let cli = cli::Cli::parse();
+    output::set_verbosity(if cli.quiet {
+        -1
+    } else if cli.verbose {
+        1
+    } else {
+        0
+    });
+    match commands::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => error::report(&error),
+    }
 }

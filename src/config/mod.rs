@@ -22,6 +22,9 @@ pub const CURRENT_VERSION: u32 = 1;
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub version: u32,
+    /// The Compose project name: prefixes containers, networks and volumes.
+    #[serde(default = "default_name")]
+    pub name: String,
     /// The mail server's own name: the MX target and the name in its certificate.
     pub hostname: String,
     /// The domain whose postmaster receives reports; one of `domains`.
@@ -443,6 +446,13 @@ pub struct Mailbox {
     /// aliases that deliver to it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub send_as: Vec<String>,
+}
+
+/// The project name when none is given.
+pub const DEFAULT_NAME: &str = "mailctl";
+
+fn default_name() -> String {
+    DEFAULT_NAME.to_owned()
 }
 
 fn enabled_default() -> bool {

@@ -40,6 +40,7 @@ const DOCKER_DEFAULT_BRIDGE: &str = "172.17.0.0/16";
 pub fn validate(mut config: Config) -> Result<Config, Vec<Issue>> {
     let mut issues = Vec::new();
     check_version(&config, &mut issues);
+    check_name(&config, &mut issues);
     normalise_hostname(&mut config, &mut issues);
     let domains = normalise_domains(&mut config, &mut issues);
     check_primary_domain(&mut config, &domains, &mut issues);
@@ -75,6 +76,23 @@ fn check_version(config: &Config, issues: &mut Vec<Issue>) {
             "version",
             "version 0 does not exist",
             Some(format!("set `version: {CURRENT_VERSION}`")),
+        ));
+    }
+}
+
+fn check_name(config: &Config, issues: &mut Vec<Issue>) {
+    let name = &config.name;
+    let valid = !name.is_empty()
+        && name.len() <= 40
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !valid {
+        issues.push(Issue::new(
+            "name",
+            format!("project name `{name}` is not a valid Compose project name"),
+            Some("use up to 40 lower-case letters, digits, `-` and `_`, starting with a letter or digit".into()),
         ));
     }
 }

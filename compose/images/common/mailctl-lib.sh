@@ -1,0 +1,74 @@
+# Shell helpers shared by the mailctl-sync scripts of every mailctl image.
+#
+# The runtime contract: the generated configuration of a service is
+# bind-mounted read-only at /etc/mailctl/config, TLS files at
+# /etc/mailctl/certs/{fullchain,privkey}.pem, DKIM keys (antispam only) at
+# /etc/mailctl/dkim/<domain>/<selector>.key. The host files may be root-owned
+# 0600, so each daemon gets its own copy with the owner and mode it needs.
+
+MAILCTL_CONFIG=${MAILCTL_CONFIG:-/etc/mailctl/config}
+MAILCTL_CERTS=${MAILCTL_CERTS:-/etc/mailctl/certs}
+MAILCTL_DKIM=${MAILCTL_DKIM:-/etc/mailctl/dkim}
+
+log() {
+  printf 'mailctl-sync: %s\n' "$*" >&2
+}
+
+die() {
+  printf 'mailctl-sync: error: %s\n' "$*" >&2
+  exit 1
+}
+
+# require_file PATH: fail with a clear message when the configuration lacks it.
+require_file() {
+  [ -f "$1" ] || die "missing $1 (is the generated configuration mounted at $MAILCTL_CONFIG?)"
+}
+
+# put_file SRC DST MODE OWNER GROUP: replace DST atomically with a copy of SRC.
+put_file() {
+  local src=$1 dst=$2 mode=$3 owner=$4 group=$5 tmp
+  mkdir -p "$(dirname "$dst")"
+  tmp="$(dirname "$dst")/.$(basename "$dst").mailctl-new"
+  install -m "$mode" -o "$owner" -g "$group" "$src" "$tmp"
+  mv -f "$tmp" "$dst"
+}
+
+# mirror_dir SRC DST DIRMODE FILEMODE OWNER GROUP: make DST an exact copy of
+# SRC (files removed from SRC disappear from DST). The new tree is built
+# beside DST and swapped in, so DST is never half-written.
+mirror_dir() {
+  local src=$1 dst=$2 dmode=$3 fmode=$4 owner=$5 group=$6 new old
+  new="$dst.mailctl-new"
+  old="$dst.mailctl-old"
+  rm -rf "$new" "$old"
+  mkdir -p "$new"
+  if [ -d "$src" ]; then
+    cp -R "$src/." "$new/"
+  fi
+  find "$new" -type d -exec chmod "$dmode" {} +
+  find "$new" -type f -exec chmod "$fmode" {} +
+  chown -R "$owner:$group" "$new"
+  if [ -e "$dst" ]; then
+    mv "$dst" "$old"
+  fi
+  mv "$new" "$dst"
+  rm -rf "$old"
+}
+
+# put_certs DIR OWNER GROUP KEYMODE: copy fullchain.pem and privkey.pem.
+put_certs() {
+  local dir=$1 owner=$2 group=$3 keymode=$4 name
+  for name in fullchain.pem privkey.pem; do
+    require_file "$MAILCTL_CERTS/$name"
+    grep -q -- '-----BEGIN ' "$MAILCTL_CERTS/$name" \
+      || die "$MAILCTL_CERTS/$name is not a PEM file"
+  done
+  # A renewal that left a key and a certificate that do not belong together
+  # must not replace a working pair.
+  if [ "$(openssl x509 -in "$MAILCTL_CERTS/fullchain.pem" -noout -pubkey 2>/dev/null)" \
+    != "$(openssl pkey -in "$MAILCTL_CERTS/privkey.pem" -pubout 2>/dev/null)" ]; then
+    die "$MAILCTL_CERTS/privkey.pem does not match the first certificate of fullchain.pem"
+  fi
+  put_file "$MAILCTL_CERTS/fullchain.pem" "$dir/fullchain.pem" 0644 "$owner" "$group"
+  put_file "$MAILCTL_CERTS/privkey.pem" "$dir/privkey.pem" "$keymode" "$owner" "$group"
+}

@@ -1,0 +1,132 @@
+//! The command line, as clap types only: no I/O here. Each `///` comment is
+//! the option's `--help` text. The spellings are a contract with scripts.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailctl",
+    version,
+    about = "Run a secure, deliverable mail server for many domains on one Docker host",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// The project directory (holds mailctl.yaml)
+    #[arg(short = 'C', long = "dir", global = true, value_name = "DIR", env = "MAILCTL_DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout where a command has data
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors and warnings
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Answer yes to confirmations and take defaults for questions
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a project: mailctl.yaml, secrets, DKIM keys, the first mailbox, and the rendered stack
+    Init(InitArgs),
+    /// Render docker-compose.yml and every service's configuration from mailctl.yaml
+    Render(RenderArgs),
+    /// Show the DNS records each domain needs
+    Dns(DnsArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsModeArg {
+    Letsencrypt,
+    SelfSigned,
+    Custom,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct InitArgs {
+    /// The mail server's full name, the target of every domain's MX (e.g. mail.example.com)
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// A domain to receive mail for; repeat for more (the first is the primary domain)
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// The first mailbox, which also receives postmaster and abuse mail
+    #[arg(long, value_name = "ADDRESS")]
+    pub admin: Option<String>,
+    /// Read the first mailbox's password from the first line of stdin
+    #[arg(long)]
+    pub admin_password_stdin: bool,
+    /// Where TLS certificates come from
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub tls: Option<TlsModeArg>,
+    /// Contact address for the ACME (Let's Encrypt) account
+    #[arg(long, value_name = "ADDRESS")]
+    pub acme_email: Option<String>,
+    /// ACME directory URL (default: Let's Encrypt production)
+    #[arg(long, value_name = "URL")]
+    pub acme_directory: Option<String>,
+    /// For `--tls custom`: the certificate chain (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub certificate_file: Option<PathBuf>,
+    /// For `--tls custom`: the private key (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// A host address to publish the ports on; repeat for more (default 0.0.0.0)
+    #[arg(long = "bind", value_name = "ADDRESS")]
+    pub bind: Vec<IpAddr>,
+    /// The server's public address for DNS records, when it differs from the bind addresses
+    #[arg(long = "public-address", value_name = "ADDRESS")]
+    pub public_addresses: Vec<IpAddr>,
+    /// Move or turn off a published port: NAME=NUMBER or NAME=off
+    /// (names: smtp submissions submission imaps pop3s sieve http https)
+    #[arg(long = "port", value_name = "NAME=NUMBER")]
+    pub ports: Vec<String>,
+    /// The Docker network's private IPv4 subnet
+    #[arg(long, value_name = "CIDR")]
+    pub subnet: Option<String>,
+    /// The Compose project name, which prefixes containers, networks and volumes
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Read answers from a YAML file (keys as the long flags, with `_` for `-`)
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
+    /// Rewrite an existing project's mailctl.yaml (DKIM keys, secrets and mailboxes are kept)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct RenderArgs {
+    /// Change nothing; exit 1 if any generated file is out of date
+    #[arg(long)]
+    pub check: bool,
+    /// Show what would change as a unified diff
+    #[arg(long)]
+    pub diff: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DnsFormat {
+    #[default]
+    Zone,
+    Table,
+    Json,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct DnsArgs {
+    /// Only this domain (default: every domain)
+    #[arg(value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    pub format: DnsFormat,
+}

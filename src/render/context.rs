@@ -1,0 +1,264 @@
+//! The values templates see: the config flattened into what each service
+//! needs (maps, sender ownership, per-domain policies), computed once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+use super::RenderInput;
+use crate::config::{Config, Port};
+use crate::names::DomainName;
+use crate::spec;
+
+#[derive(Debug, Serialize)]
+pub struct TemplateContext {
+    pub name: String,
+    pub hostname: String,
+    pub primary_domain: String,
+    pub postmaster: String,
+    pub domains: Vec<DomainContext>,
+    pub mailboxes: Vec<MailboxContext>,
+    pub aliases: Vec<AliasContext>,
+    /// For Postfix's `smtpd_sender_login_maps`: each address (or `@domain`)
+    /// and the logins allowed to send as it.
+    pub sender_logins: Vec<SenderLogin>,
+    pub network: NetworkContext,
+    /// Ports as clients see them (published numbers), or none when off.
+    pub ports: BTreeMap<String, Option<u16>>,
+    pub limits: LimitsContext,
+    pub paths: PathsContext,
+    pub rspamd: RspamdContext,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DomainContext {
+    pub name: String,
+    pub unicode: String,
+    pub dkim: Vec<DkimContext>,
+    pub dmarc_policy: String,
+    pub mta_sts_mode: String,
+    pub mta_sts_max_age: u32,
+    /// The exact policy file served at `https://mta-sts.<domain>/.well-known/mta-sts.txt`.
+    pub mta_sts_policy: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DkimContext {
+    pub selector: String,
+    pub algorithm: String,
+    /// The key's path inside the antispam container.
+    pub key_path: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MailboxContext {
+    pub address: String,
+    pub local: String,
+    pub domain: String,
+    pub password_hash: String,
+    /// Quota in bytes, 0 for none.
+    pub quota_bytes: u64,
+    pub name: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AliasContext {
+    pub source: String,
+    pub destinations: Vec<String>,
+    pub catch_all: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SenderLogin {
+    pub address: String,
+    pub logins: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NetworkContext {
+    pub subnet: String,
+    pub ipv6_subnet: Option<String>,
+    pub gateway: Ipv4Addr,
+    pub resolver_address: Ipv4Addr,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LimitsContext {
+    pub message_size_bytes: u64,
+    pub messages_per_hour_per_user: u32,
+    pub recipients_per_message: u32,
+    pub connections_per_minute_per_client: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PathsContext {
+    pub config: &'static str,
+    pub certificate: String,
+    pub key: String,
+    pub dkim: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RspamdContext {
+    /// The controller password, hashed as `rspamadm pw` does.
+    pub controller_password_hash: String,
+}
+
+pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
+    let config = input.config;
+    let subnet: Ipv4Net = config
+        .network
+        .subnet
+        .parse()
+        .map_err(|_| anyhow::anyhow!("network.subnet `{}` is not a subnet", config.network.subnet))?;
+    let ports = crate::config::PORT_NAMES
+        .iter()
+        .map(|port| {
+            let number = config.ports.get(port.name).and_then(Port::number);
+            (port.name.to_owned(), number)
+        })
+        .collect();
+    Ok(TemplateContext {
+        name: config.name.clone(),
+        hostname: config.hostname.clone(),
+        primary_domain: config.primary_domain.clone(),
+        postmaster: postmaster(config),
+        domains: config
+            .domains
+            .iter()
+            .map(|domain| DomainContext {
+                name: domain.name.clone(),
+                unicode: DomainName::parse(&domain.name)
+                    .map(|name| name.unicode())
+                    .unwrap_or_else(|_| domain.name.clone()),
+                dkim: domain
+                    .dkim
+                    .iter()
+                    .map(|selector| DkimContext {
+                        selector: selector.selector.clone(),
+                        algorithm: selector.algorithm.as_str().to_owned(),
+                        key_path: format!(
+                            "{}/{}/{}.key",
+                            spec::DKIM_MOUNT,
+                            domain.name,
+                            selector.selector
+                        ),
+                    })
+                    .collect(),
+                dmarc_policy: domain.dmarc.policy.as_str().to_owned(),
+                mta_sts_mode: domain.mta_sts.mode.as_str().to_owned(),
+                mta_sts_max_age: domain.mta_sts.max_age,
+                mta_sts_policy: crate::dns::mta_sts_policy(config, domain),
+            })
+            .collect(),
+        mailboxes: config
+            .mailboxes
+            .iter()
+            .map(|mailbox| {
+                let (local, domain) = mailbox.address.rsplit_once('@').unwrap_or((&mailbox.address, ""));
+                MailboxContext {
+                    address: mailbox.address.clone(),
+                    local: local.to_owned(),
+                    domain: domain.to_owned(),
+                    password_hash: mailbox.password_hash.clone(),
+                    quota_bytes: mailbox.quota.map(|quota| quota.bytes()).unwrap_or(0),
+                    name: mailbox.name.clone().unwrap_or_default(),
+                    enabled: mailbox.enabled,
+                }
+            })
+            .collect(),
+        aliases: config
+            .aliases
+            .iter()
+            .map(|alias| AliasContext {
+                source: alias.source.clone(),
+                destinations: alias.destinations.clone(),
+                catch_all: alias.is_catch_all(),
+            })
+            .collect(),
+        sender_logins: sender_logins(config),
+        network: NetworkContext {
+            subnet: subnet.to_string(),
+            ipv6_subnet: config.network.ipv6_subnet.clone(),
+            gateway: Ipv4Addr::from(u32::from(subnet.network()) + 1),
+            resolver_address: spec::resolver_address(subnet),
+        },
+        ports,
+        limits: LimitsContext {
+            message_size_bytes: config.limits.message_size.bytes(),
+            messages_per_hour_per_user: config.limits.messages_per_hour_per_user,
+            recipients_per_message: config.limits.recipients_per_message,
+            connections_per_minute_per_client: config.limits.connections_per_minute_per_client,
+        },
+        paths: PathsContext {
+            config: spec::CONFIG_MOUNT,
+            certificate: format!("{}/{}", spec::CERTS_MOUNT, crate::tls::CERTIFICATE_FILE),
+            key: format!("{}/{}", spec::CERTS_MOUNT, crate::tls::KEY_FILE),
+            dkim: spec::DKIM_MOUNT,
+        },
+        rspamd: RspamdContext {
+            controller_password_hash: crate::rspamd_password::hash(
+                &input.secrets.rspamd_controller_password,
+                &derived_salt(&input.secrets.rspamd_controller_password),
+            ),
+        },
+    })
+}
+
+/// A salt derived from the (random, unique) secret, so that rendering is
+/// repeatable and an unchanged secret gives an unchanged file.
+fn derived_salt(secret: &str) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("mailctl rspamd controller salt\0{secret}").as_bytes());
+    digest[..20].to_vec()
+}
+
+/// Where postmaster, abuse and DMARC/TLS reports go: the first mailbox on
+/// the primary domain, else the first mailbox.
+fn postmaster(config: &Config) -> String {
+    config
+        .mailboxes
+        .iter()
+        .find(|mailbox| mailbox.address.ends_with(&format!("@{}", config.primary_domain)))
+        .or_else(|| config.mailboxes.first())
+        .map(|mailbox| mailbox.address.clone())
+        .unwrap_or_else(|| format!("postmaster@{}", config.primary_domain))
+}
+
+/// Who may send as what: a mailbox as itself; the local mailboxes an alias
+/// delivers to as the alias (a catch-all's as the whole domain); explicit
+/// `send_as` grants. RFC 5321 leaves this to policy; without it any user
+/// could forge any colleague's address.
+fn sender_logins(config: &Config) -> Vec<SenderLogin> {
+    let mailboxes: BTreeSet<&str> = config.mailboxes.iter().map(|m| m.address.as_str()).collect();
+    let mut owners: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for mailbox in &config.mailboxes {
+        owners
+            .entry(mailbox.address.clone())
+            .or_default()
+            .insert(mailbox.address.clone());
+        for grant in &mailbox.send_as {
+            owners.entry(grant.clone()).or_default().insert(mailbox.address.clone());
+        }
+    }
+    for alias in &config.aliases {
+        for destination in &alias.destinations {
+            if mailboxes.contains(destination.as_str()) {
+                owners
+                    .entry(alias.source.clone())
+                    .or_default()
+                    .insert(destination.clone());
+            }
+        }
+    }
+    owners
+        .into_iter()
+        .map(|(address, logins)| SenderLogin {
+            address,
+            logins: logins.into_iter().collect(),
+        })
+        .collect()
+}

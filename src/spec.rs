@@ -1,0 +1,339 @@
+//! `StackSpec`: the whole desired stack (network, volumes, services with
+//! their images, ports, mounts, health checks and labels) built in memory
+//! from the config, with no I/O. The compose file and the Docker API calls
+//! are both made from it, so they cannot drift apart.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::images;
+
+/// Where each kind of file sits inside the containers.
+pub const CONFIG_MOUNT: &str = "/etc/mailctl/config";
+pub const CERTS_MOUNT: &str = "/etc/mailctl/certs";
+pub const DKIM_MOUNT: &str = "/etc/mailctl/dkim";
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StackSpec {
+    /// The Compose project name.
+    pub project: String,
+    pub network: NetworkSpec,
+    pub volumes: Vec<VolumeSpec>,
+    /// In dependency order: a service comes after those it depends on.
+    pub services: Vec<ServiceSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkSpec {
+    /// The key in the compose file.
+    pub key: String,
+    /// The Docker name (`<project>_<key>`, as Compose names it).
+    pub name: String,
+    pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    pub ipv6_subnet: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VolumeSpec {
+    pub key: String,
+    pub name: String,
+    /// What the volume holds, for `down --volumes` and backups.
+    pub purpose: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub container_name: String,
+    pub hostname: String,
+    pub image: ImageSpec,
+    pub ipv4_address: Option<Ipv4Addr>,
+    pub dns: Vec<IpAddr>,
+    pub ports: Vec<PortSpec>,
+    pub mounts: Vec<MountSpec>,
+    pub environment: BTreeMap<String, String>,
+    pub depends_on: Vec<String>,
+    pub healthcheck: HealthSpec,
+    /// Seconds between SIGTERM and SIGKILL on stop.
+    pub stop_grace_seconds: u32,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageSpec {
+    /// The reference containers run, e.g. `mailctl/smtp:3f2a…`.
+    pub reference: String,
+    /// Built by mailctl from its embedded Dockerfile, or a user's prebuilt image.
+    pub build: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortSpec {
+    pub name: String,
+    pub host_ip: IpAddr,
+    pub host_port: u16,
+    pub container_port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum MountSpec {
+    /// A host directory (never a single file: an atomic rename would not be seen).
+    Bind { source: PathBuf, target: String, read_only: bool },
+    Volume { key: String, name: String, target: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthSpec {
+    pub test: Vec<String>,
+    pub interval_seconds: u32,
+    pub timeout_seconds: u32,
+    pub retries: u32,
+    pub start_period_seconds: u32,
+}
+
+/// Service names in start order.
+pub const SERVICE_ORDER: [&str; 6] = ["resolver", "redis", "antispam", "imap", "smtp", "web"];
+
+/// Label keys set on every container, network and volume.
+pub mod labels {
+    pub const PROJECT: &str = "com.docker.compose.project";
+    pub const SERVICE: &str = "com.docker.compose.service";
+    pub const NUMBER: &str = "com.docker.compose.container-number";
+    pub const ONEOFF: &str = "com.docker.compose.oneoff";
+    pub const NETWORK: &str = "com.docker.compose.network";
+    pub const VOLUME: &str = "com.docker.compose.volume";
+    pub const MAILCTL_PROJECT: &str = "mailctl.project";
+    pub const MAILCTL_SERVICE: &str = "mailctl.service";
+    pub const CONFIG_HASH: &str = "mailctl.config-hash";
+}
+
+impl StackSpec {
+    /// Builds the desired stack for `config` in the project at `root`.
+    /// `files` maps each service to the hash of its rendered configuration,
+    /// so a configuration change changes the service's config hash.
+    pub fn build(config: &Config, root: &Path, files: &BTreeMap<String, String>) -> anyhow::Result<Self> {
+        let project = config.name.clone();
+        let subnet: Ipv4Net = config
+            .network
+            .subnet
+            .parse()
+            .map_err(|_| anyhow::anyhow!("network.subnet `{}` is not a subnet", config.network.subnet))?;
+        let host = |index: u32| -> Ipv4Addr {
+            Ipv4Addr::from(u32::from(subnet.network()) + index)
+        };
+        let resolver_address = resolver_address(subnet);
+        let network = NetworkSpec {
+            key: "mail".to_owned(),
+            name: format!("{project}_mail"),
+            subnet,
+            gateway: host(1),
+            ipv6_subnet: config.network.ipv6_subnet.clone(),
+        };
+        let volume = |key: &str, purpose: &str| VolumeSpec {
+            key: key.to_owned(),
+            name: format!("{project}_{key}"),
+            purpose: purpose.to_owned(),
+        };
+        let volumes = vec![
+            volume("mail", "every mailbox (Maildir)"),
+            volume("queue", "Postfix's mail queue"),
+            volume("rspamd", "Rspamd's learned data"),
+            volume("redis", "Redis data (Bayes, greylisting, rate limits)"),
+            volume("acme", "ACME HTTP-01 challenge files"),
+        ];
+        let volume_mount = |key: &str, target: &str| MountSpec::Volume {
+            key: key.to_owned(),
+            name: format!("{project}_{key}"),
+            target: target.to_owned(),
+        };
+        let generated = root.join("generated").join("config");
+        let config_mount = |service: &str| MountSpec::Bind {
+            source: generated.join(service),
+            target: CONFIG_MOUNT.to_owned(),
+            read_only: true,
+        };
+        let certs_mount = MountSpec::Bind {
+            source: root.join("certs").join("live"),
+            target: CERTS_MOUNT.to_owned(),
+            read_only: true,
+        };
+        let dkim_mount = MountSpec::Bind {
+            source: root.join("dkim"),
+            target: DKIM_MOUNT.to_owned(),
+            read_only: true,
+        };
+
+        let mut services = Vec::new();
+        for name in SERVICE_ORDER {
+            let (mounts, depends_on, health, dns, address, grace): (
+                Vec<MountSpec>,
+                Vec<&str>,
+                Vec<&str>,
+                Vec<IpAddr>,
+                Option<Ipv4Addr>,
+                u32,
+            ) = match name {
+                "resolver" => (
+                    vec![config_mount(name)],
+                    vec![],
+                    vec!["CMD", "/usr/local/bin/mailctl-health"],
+                    vec![],
+                    Some(resolver_address),
+                    10,
+                ),
+                "redis" => (
+                    vec![config_mount(name), volume_mount("redis", "/data")],
+                    vec![],
+                    vec!["CMD", "/usr/local/bin/mailctl-health"],
+                    vec![],
+                    None,
+                    10,
+                ),
+                "antispam" => (
+                    vec![config_mount(name), dkim_mount.clone(), volume_mount("rspamd", "/var/lib/rspamd")],
+                    vec!["redis", "resolver"],
+                    vec!["CMD", "/usr/local/bin/mailctl-health"],
+                    vec![IpAddr::V4(resolver_address)],
+                    None,
+                    10,
+                ),
+                "imap" => (
+                    vec![config_mount(name), certs_mount.clone(), volume_mount("mail", "/var/mail")],
+                    vec!["antispam"],
+                    vec!["CMD", "/usr/local/bin/mailctl-health"],
+                    vec![IpAddr::V4(resolver_address)],
+                    None,
+                    20,
+                ),
+                "smtp" => (
+                    vec![config_mount(name), certs_mount.clone(), volume_mount("queue", "/var/spool/postfix")],
+                    vec!["imap", "antispam", "resolver"],
+                    vec!["CMD", "/usr/local/bin/mailctl-health"],
+                    vec![IpAddr::V4(resolver_address)],
+                    None,
+                    30,
+                ),
+                _ => (
+                    vec![config_mount(name), certs_mount.clone(), volume_mount("acme", "/var/www/acme")],
+                    vec![],
+                    vec!["CMD", "/usr/local/bin/mailctl-health"],
+                    vec![],
+                    None,
+                    10,
+                ),
+            };
+            let ports = published_ports(config, name);
+            let image = match config.images.get(name) {
+                Some(reference) => ImageSpec { reference: reference.clone(), build: None },
+                None => ImageSpec {
+                    reference: images::reference(name)?,
+                    build: Some(format!("images/{name}")),
+                },
+            };
+            let mut service = ServiceSpec {
+                name: name.to_owned(),
+                container_name: format!("{project}-{name}-1"),
+                hostname: if name == "smtp" { config.hostname.clone() } else { name.to_owned() },
+                image,
+                ipv4_address: address,
+                dns,
+                ports,
+                mounts,
+                environment: BTreeMap::new(),
+                depends_on: depends_on.into_iter().map(str::to_owned).collect(),
+                healthcheck: HealthSpec {
+                    test: health.into_iter().map(str::to_owned).collect(),
+                    interval_seconds: 10,
+                    timeout_seconds: 5,
+                    retries: 3,
+                    start_period_seconds: 60,
+                },
+                stop_grace_seconds: grace,
+                labels: BTreeMap::new(),
+            };
+            let files_hash = files.get(name).cloned().unwrap_or_default();
+            service.labels = service_labels(&project, &service, &files_hash)?;
+            services.push(service);
+        }
+        Ok(StackSpec { project, network, volumes, services })
+    }
+
+    pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
+        self.services.iter().find(|service| service.name == name)
+    }
+}
+
+/// The resolver's fixed address: `.53` in the subnet (or the last usable
+/// address of a smaller one), so other containers can name it as DNS server.
+pub fn resolver_address(subnet: Ipv4Net) -> Ipv4Addr {
+    let base = u32::from(subnet.network());
+    let size = 1u32 << (32 - u32::from(subnet.prefix_len()));
+    let offset = if size > 64 { 53 } else { size - 2 };
+    Ipv4Addr::from(base + offset)
+}
+
+fn published_ports(config: &Config, service: &str) -> Vec<PortSpec> {
+    let mut ports = Vec::new();
+    for (port, number) in config.ports.enabled() {
+        if port.service != service {
+            continue;
+        }
+        for address in &config.network.bind {
+            ports.push(PortSpec {
+                name: port.name.to_owned(),
+                host_ip: *address,
+                host_port: number,
+                container_port: port.container_port,
+            });
+        }
+    }
+    ports
+}
+
+/// Compose's labels plus mailctl's, with a hash of everything that defines
+/// the container and its configuration files.
+fn service_labels(
+    project: &str,
+    service: &ServiceSpec,
+    files_hash: &str,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let definition = serde_json::to_vec(service)?;
+    let mut hasher = Sha256::new();
+    hasher.update(&definition);
+    hasher.update(files_hash.as_bytes());
+    let hash = hex::encode(hasher.finalize());
+    Ok(BTreeMap::from([
+        (labels::PROJECT.to_owned(), project.to_owned()),
+        (labels::SERVICE.to_owned(), service.name.clone()),
+        (labels::NUMBER.to_owned(), "1".to_owned()),
+        (labels::ONEOFF.to_owned(), "False".to_owned()),
+        (labels::MAILCTL_PROJECT.to_owned(), project.to_owned()),
+        (labels::MAILCTL_SERVICE.to_owned(), service.name.clone()),
+        (labels::CONFIG_HASH.to_owned(), hash),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolver_address_is_fixed() {
+        assert_eq!(
+            resolver_address("172.30.53.0/24".parse().unwrap()),
+            Ipv4Addr::new(172, 30, 53, 53)
+        );
+        assert_eq!(
+            resolver_address("10.0.0.16/28".parse().unwrap()),
+            Ipv4Addr::new(10, 0, 0, 30)
+        );
+    }
+}
