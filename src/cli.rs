@@ -15,7 +15,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// The project directory (holds mailctl.yaml)
-    #[arg(short = 'C', long = "dir", global = true, value_name = "DIR", env = "MAILCTL_DIR")]
+    #[arg(
+        short = 'C',
+        long = "dir",
+        global = true,
+        value_name = "DIR",
+        env = "MAILCTL_DIR"
+    )]
     pub dir: Option<PathBuf>,
     /// Print machine-readable JSON on stdout where a command has data
     #[arg(long, global = true)]
@@ -34,11 +40,22 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once; boxing buys nothing
 pub enum Command {
     /// Create a project: mailctl.yaml, secrets, DKIM keys, the first mailbox, and the rendered stack
     Init(InitArgs),
     /// Render docker-compose.yml and every service's configuration from mailctl.yaml
     Render(RenderArgs),
+    /// Build the images, create and start the stack, and wait until every service is healthy
+    Up(UpArgs),
+    /// Stop and remove the stack's containers and network (mail in the volumes is kept)
+    Down(DownArgs),
+    /// Show each service's state, health, image, uptime and ports
+    Status(StatusArgs),
+    /// Show the logs of one service, or of every service
+    Logs(LogsArgs),
+    /// Restart one service, or every service, and wait until it is healthy
+    Restart(RestartArgs),
     /// Show the DNS records each domain needs
     Dns(DnsArgs),
 }
@@ -95,6 +112,9 @@ pub struct InitArgs {
     /// The Compose project name, which prefixes containers, networks and volumes
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// This machine has no Internet DNS (tests, demos): outside lookups fail at once
+    #[arg(long)]
+    pub offline_dns: bool,
     /// Read answers from a YAML file (keys as the long flags, with `_` for `-`)
     #[arg(long, value_name = "FILE")]
     pub answers: Option<PathBuf>,
@@ -129,4 +149,47 @@ pub struct DnsArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t)]
     pub format: DnsFormat,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct UpArgs {
+    /// Print the plan (images to build, containers to create, recreate, start or remove) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seconds each service may take to become healthy
+    #[arg(long, value_name = "SECONDS", default_value_t = 180)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct DownArgs {
+    /// Also delete the named volumes: every mailbox, the queue and learned spam data (asks first; needs `--yes` without a terminal)
+    #[arg(long)]
+    pub volumes: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct StatusArgs {}
+
+#[derive(Debug, Default, Args)]
+pub struct LogsArgs {
+    /// Only this service (smtp, imap, antispam, redis, resolver, web)
+    #[arg(value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// Keep printing new lines as they come
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Start with the last N lines of each log
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct RestartArgs {
+    /// Only this service (default: every service)
+    #[arg(value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// Seconds each service may take to become healthy again
+    #[arg(long, value_name = "SECONDS", default_value_t = 180)]
+    pub timeout: u64,
 }

@@ -17,7 +17,9 @@ pub fn generate(algorithm: DkimAlgorithm) -> anyhow::Result<String> {
         }
         DkimAlgorithm::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
     }
-    .map_err(|error| anyhow::anyhow!("cannot generate a DKIM {} key: {error}", algorithm.as_str()))?;
+    .map_err(|error| {
+        anyhow::anyhow!("cannot generate a DKIM {} key: {error}", algorithm.as_str())
+    })?;
     Ok(key.serialize_pem())
 }
 
@@ -70,7 +72,9 @@ mod tests {
     fn ed25519_public_key_is_raw() {
         let pem = generate(DkimAlgorithm::Ed25519).unwrap();
         let value = public_key_value(&pem, DkimAlgorithm::Ed25519).unwrap();
-        let raw = base64::engine::general_purpose::STANDARD.decode(value).unwrap();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .unwrap();
         assert_eq!(raw.len(), 32);
         assert!(public_key_value(&pem, DkimAlgorithm::Rsa).is_err());
     }

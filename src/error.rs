@@ -16,6 +16,33 @@ impl fmt::Display for Hint {
 
 impl std::error::Error for Hint {}
 
+/// An error with a hint attached: a real link of the chain (a `.context()`
+/// layer cannot be downcast from `anyhow::Error::chain`).
+#[derive(Debug)]
+struct Hinted {
+    hint: Hint,
+    source: anyhow::Error,
+}
+
+impl fmt::Display for Hinted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.hint.fmt(f)
+    }
+}
+
+impl std::error::Error for Hinted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
+fn attach(error: anyhow::Error, hint: String) -> anyhow::Error {
+    anyhow::Error::new(Hinted {
+        hint: Hint(hint),
+        source: error,
+    })
+}
+
 /// Attaches a hint to an error.
 pub trait WithHint<T> {
     fn hint(self, hint: impl Into<String>) -> anyhow::Result<T>;
@@ -24,17 +51,17 @@ pub trait WithHint<T> {
 
 impl<T, E: Into<anyhow::Error>> WithHint<T> for Result<T, E> {
     fn hint(self, hint: impl Into<String>) -> anyhow::Result<T> {
-        self.map_err(|error| error.into().context(Hint(hint.into())))
+        self.map_err(|error| attach(error.into(), hint.into()))
     }
 
     fn with_hint<F: FnOnce() -> String>(self, hint: F) -> anyhow::Result<T> {
-        self.map_err(|error| error.into().context(Hint(hint())))
+        self.map_err(|error| attach(error.into(), hint()))
     }
 }
 
 /// An error with its own message and hint.
 pub fn user_error(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::msg(message.into()).context(Hint(hint.into()))
+    attach(anyhow::Error::msg(message.into()), hint.into())
 }
 
 /// A command that ends with a non-zero exit code after printing what it
@@ -58,7 +85,9 @@ pub fn report(error: &anyhow::Error) -> ExitCode {
     let mut hints = Vec::new();
     let mut messages = Vec::new();
     for link in error.chain() {
-        if let Some(hint) = link.downcast_ref::<Hint>() {
+        if let Some(hinted) = link.downcast_ref::<Hinted>() {
+            hints.push(hinted.hint.0.clone());
+        } else if let Some(hint) = link.downcast_ref::<Hint>() {
             hints.push(hint.0.clone());
         } else if let Some(config_error) = link.downcast_ref::<crate::config::ConfigError>() {
             messages.push(config_error.to_string());

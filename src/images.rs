@@ -41,9 +41,7 @@ fn collect(directory: &Dir<'static>, out: &mut Vec<ContextFile>) {
                 let path = file.path().to_string_lossy().replace('\\', "/");
                 let executable = path.ends_with(".sh")
                     || path.contains("/bin/")
-                    || file
-                        .contents()
-                        .starts_with(b"#!");
+                    || file.contents().starts_with(b"#!");
                 out.push(ContextFile {
                     path,
                     contents: file.contents(),

@@ -6,20 +6,21 @@ pub mod commands;
 pub mod config;
 pub mod dkim;
 pub mod dns;
+pub mod docker;
 pub mod error;
 pub mod files;
 pub mod images;
 pub mod names;
 pub mod output;
 pub mod passwords;
+pub mod plan;
 pub mod project;
 pub mod prompt;
-pub mod rspamd_password;
 pub mod render;
+pub mod rspamd_password;
 pub mod secrets;
 pub mod spec;
 pub mod tls;
-
 
 /// Parses the command line, runs the command and reports any error.
 pub fn main() -> std::process::ExitCode {

@@ -32,7 +32,10 @@ impl DomainName {
         let trimmed = input.trim();
         let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
         if trimmed.is_empty() {
-            return Err(NameError::new("the name is empty", None));
+            return Err(NameError::new(
+                "the name is empty",
+                Some("give a full domain name, e.g. `example.com`"),
+            ));
         }
         if trimmed.contains('@') {
             return Err(NameError::new(
@@ -49,7 +52,7 @@ impl DomainName {
         if ascii.len() > 253 {
             return Err(NameError::new(
                 format!("`{trimmed}` is longer than 253 characters"),
-                None,
+                Some("a domain name has at most 253 characters (RFC 1035 §2.3.4)"),
             ));
         }
         let labels: Vec<&str> = ascii.split('.').collect();
@@ -57,7 +60,7 @@ impl DomainName {
             if label.is_empty() || label.len() > 63 {
                 return Err(NameError::new(
                     format!("`{trimmed}` has an empty label or one longer than 63 characters"),
-                    None,
+                    Some("remove doubled dots; each dot-separated label has 1 to 63 characters"),
                 ));
             }
             let valid = label
@@ -84,7 +87,7 @@ impl DomainName {
         {
             return Err(NameError::new(
                 format!("`{trimmed}` looks like an IP address, not a domain name"),
-                None,
+                Some("give the name that points at the address, e.g. `mail.example.com`"),
             ));
         }
         Ok(DomainName(ascii))
@@ -172,13 +175,13 @@ fn parse_local_part(local: &str, whole: &str) -> Result<String, NameError> {
     if local.is_empty() {
         return Err(NameError::new(
             format!("`{whole}` has nothing before `@`"),
-            None,
+            Some("write it as `name@example.com`; a catch-all is written `@example.com` only as an alias source"),
         ));
     }
     if local.len() > 64 {
         return Err(NameError::new(
             format!("`{whole}` has a local part longer than 64 characters (RFC 5321 §4.5.3.1.1)"),
-            None,
+            Some("use a shorter name before `@`"),
         ));
     }
     if !local.is_ascii() {
@@ -197,7 +200,9 @@ fn parse_local_part(local: &str, whole: &str) -> Result<String, NameError> {
     if !valid {
         return Err(NameError::new(
             format!("`{whole}` has an invalid local part `{local}`"),
-            Some("use letters, digits, dots (not first, last or doubled) and `!#$%&'*+/=?^_`{|}~-`"),
+            Some(
+                "use letters, digits, dots (not first, last or doubled) and `!#$%&'*+/=?^_`{|}~-`",
+            ),
         ));
     }
     Ok(local.to_ascii_lowercase())
@@ -212,16 +217,24 @@ mod tests {
         let name = DomainName::parse("Bücher.Example").unwrap();
         assert_eq!(name.as_str(), "xn--bcher-kva.example");
         assert_eq!(name.unicode(), "bücher.example");
-        assert_eq!(name.display_both(), "bücher.example (xn--bcher-kva.example)");
         assert_eq!(
-            DomainName::parse("xn--bcher-kva.example.").unwrap(),
-            name
+            name.display_both(),
+            "bücher.example (xn--bcher-kva.example)"
         );
+        assert_eq!(DomainName::parse("xn--bcher-kva.example.").unwrap(), name);
     }
 
     #[test]
     fn rejects_bad_domains() {
-        for bad in ["", "localhost", "exa mple.com", "-a.com", "a..com", "1.2.3.4", "a@b.com"] {
+        for bad in [
+            "",
+            "localhost",
+            "exa mple.com",
+            "-a.com",
+            "a..com",
+            "1.2.3.4",
+            "a@b.com",
+        ] {
             assert!(DomainName::parse(bad).is_err(), "{bad} accepted");
         }
     }
@@ -230,7 +243,13 @@ mod tests {
     fn addresses() {
         let address = Address::parse("Admin.X@Bücher.example").unwrap();
         assert_eq!(address.to_string(), "admin.x@xn--bcher-kva.example");
-        for bad in ["nobody", "@example.com", "a..b@example.com", ".a@example.com", "ü@example.com"] {
+        for bad in [
+            "nobody",
+            "@example.com",
+            "a..b@example.com",
+            ".a@example.com",
+            "ü@example.com",
+        ] {
             assert!(Address::parse(bad).is_err(), "{bad} accepted");
         }
     }

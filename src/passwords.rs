@@ -32,17 +32,37 @@ pub fn hash_sha512_crypt(password: &str) -> anyhow::Result<String> {
     let params = sha_crypt::Params::new(5_000)
         .map_err(|error| anyhow::anyhow!("invalid SHA512-CRYPT parameters: {error}"))?;
     let digest = sha_crypt::sha512_crypt(password.as_bytes(), salt.as_bytes(), params);
-    Ok(format!("{{SHA512-CRYPT}}$6${salt}${}", crypt_base64_sha512(&digest)))
+    Ok(format!(
+        "{{SHA512-CRYPT}}$6${salt}${}",
+        crypt_base64_sha512(&digest)
+    ))
 }
 
 /// The crypt(3) base-64 encoding of a SHA-512 digest, with its byte shuffle.
 fn crypt_base64_sha512(digest: &[u8; 64]) -> String {
     const ALPHABET: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     const ORDER: [(usize, usize, usize); 21] = [
-        (0, 21, 42), (22, 43, 1), (44, 2, 23), (3, 24, 45), (25, 46, 4), (47, 5, 26), (6, 27, 48),
-        (28, 49, 7), (50, 8, 29), (9, 30, 51), (31, 52, 10), (53, 11, 32), (12, 33, 54),
-        (34, 55, 13), (56, 14, 35), (15, 36, 57), (37, 58, 16), (59, 17, 38), (18, 39, 60),
-        (40, 61, 19), (62, 20, 41),
+        (0, 21, 42),
+        (22, 43, 1),
+        (44, 2, 23),
+        (3, 24, 45),
+        (25, 46, 4),
+        (47, 5, 26),
+        (6, 27, 48),
+        (28, 49, 7),
+        (50, 8, 29),
+        (9, 30, 51),
+        (31, 52, 10),
+        (53, 11, 32),
+        (12, 33, 54),
+        (34, 55, 13),
+        (56, 14, 35),
+        (15, 36, 57),
+        (37, 58, 16),
+        (59, 17, 38),
+        (18, 39, 60),
+        (40, 61, 19),
+        (62, 20, 41),
     ];
     let mut out = String::with_capacity(86);
     let mut push = |mut value: u32, count: usize| {
@@ -77,19 +97,24 @@ const RECOGNISED: &[(&str, &str)] = &[
 /// says what is wrong without repeating the value (it may be a password).
 pub fn recognise(value: &str) -> Result<&'static str, String> {
     let Some(rest) = value.strip_prefix('{') else {
-        return Err("the password field is not a hash: it must start with a scheme such as `{ARGON2ID}`".into());
+        return Err(
+            "the password field is not a hash: it must start with a scheme such as `{ARGON2ID}`"
+                .into(),
+        );
     };
     let Some((scheme, body)) = rest.split_once('}') else {
         return Err("the password hash has no closing `}` after its scheme".into());
     };
     let scheme_upper = scheme.to_ascii_uppercase();
-    if matches!(scheme_upper.as_str(), "PLAIN" | "CLEARTEXT" | "CLEAR" | "PLAIN-TRUNC") {
-        return Err(format!("`{{{scheme}}}` stores the password in plain text, which is refused"));
+    if matches!(
+        scheme_upper.as_str(),
+        "PLAIN" | "CLEARTEXT" | "CLEAR" | "PLAIN-TRUNC"
+    ) {
+        return Err(format!(
+            "`{{{scheme}}}` stores the password in plain text, which is refused"
+        ));
     }
-    let Some((name, prefix)) = RECOGNISED
-        .iter()
-        .find(|(name, _)| *name == scheme_upper)
-    else {
+    let Some((name, prefix)) = RECOGNISED.iter().find(|(name, _)| *name == scheme_upper) else {
         let known: Vec<&str> = RECOGNISED.iter().map(|(name, _)| *name).collect();
         return Err(format!(
             "the scheme `{{{scheme}}}` is not one Dovecot verifies here (known: {})",

@@ -6,8 +6,21 @@ use std::collections::VecDeque;
 /// Asks questions. Every question has a key, the text, an explanation and
 /// an optional default.
 pub trait Prompter {
-    fn text(&mut self, key: &str, question: &str, help: &str, default: Option<&str>) -> anyhow::Result<String>;
-    fn select(&mut self, key: &str, question: &str, help: &str, options: &[&str], default: usize) -> anyhow::Result<String>;
+    fn text(
+        &mut self,
+        key: &str,
+        question: &str,
+        help: &str,
+        default: Option<&str>,
+    ) -> anyhow::Result<String>;
+    fn select(
+        &mut self,
+        key: &str,
+        question: &str,
+        help: &str,
+        options: &[&str],
+        default: usize,
+    ) -> anyhow::Result<String>;
     /// A secret, read without echo and confirmed.
     fn password(&mut self, key: &str, question: &str) -> anyhow::Result<Option<String>>;
 }
@@ -16,7 +29,13 @@ pub trait Prompter {
 pub struct TerminalPrompter;
 
 impl Prompter for TerminalPrompter {
-    fn text(&mut self, _key: &str, question: &str, help: &str, default: Option<&str>) -> anyhow::Result<String> {
+    fn text(
+        &mut self,
+        _key: &str,
+        question: &str,
+        help: &str,
+        default: Option<&str>,
+    ) -> anyhow::Result<String> {
         let mut prompt = inquire::Text::new(question).with_help_message(help);
         if let Some(default) = default {
             prompt = prompt.with_default(default);
@@ -24,7 +43,14 @@ impl Prompter for TerminalPrompter {
         Ok(prompt.prompt()?)
     }
 
-    fn select(&mut self, _key: &str, question: &str, help: &str, options: &[&str], default: usize) -> anyhow::Result<String> {
+    fn select(
+        &mut self,
+        _key: &str,
+        question: &str,
+        help: &str,
+        options: &[&str],
+        default: usize,
+    ) -> anyhow::Result<String> {
         Ok(inquire::Select::new(question, options.to_vec())
             .with_help_message(help)
             .with_starting_cursor(default)
@@ -59,7 +85,13 @@ impl ScriptedPrompter {
 }
 
 impl Prompter for ScriptedPrompter {
-    fn text(&mut self, key: &str, _question: &str, _help: &str, default: Option<&str>) -> anyhow::Result<String> {
+    fn text(
+        &mut self,
+        key: &str,
+        _question: &str,
+        _help: &str,
+        default: Option<&str>,
+    ) -> anyhow::Result<String> {
         match (self.take(key), default) {
             (Some(answer), _) if !answer.is_empty() => Ok(answer),
             (_, Some(default)) => Ok(default.to_owned()),
@@ -67,7 +99,14 @@ impl Prompter for ScriptedPrompter {
         }
     }
 
-    fn select(&mut self, key: &str, _question: &str, _help: &str, options: &[&str], default: usize) -> anyhow::Result<String> {
+    fn select(
+        &mut self,
+        key: &str,
+        _question: &str,
+        _help: &str,
+        options: &[&str],
+        default: usize,
+    ) -> anyhow::Result<String> {
         match self.take(key) {
             Some(answer) => Ok(answer),
             None => Ok(options.get(default).copied().unwrap_or_default().to_owned()),

@@ -148,6 +148,10 @@ mod tests {
             "$1$kxjstxtbc64if6qrbpo8tyqx8uaz9an7$rdcenks5ucmpppgknmnhf3xwof836o3fo9s97xz1udx68btty9dy",
         ),
         (
+            "pässwörd-ünïcode",
+            "$1$tkucdi1br1roww7tz8re1f4wuuzfaw1j$hdju3dnuhjfxuj7muzifwqepy18fj99f4qjccug1mkirw1dxyjcb",
+        ),
+        (
             // 74 bytes: exercises the pre-hash of over-long passwords.
             "a-very-long-password-that-is-longer-than-sixty-four-bytes-0123456789abcdef",
             "$1$z77kzwtra15wmputrssrqi15tnjiqgze$pu4r9jn15of8hkzwf5mn4ub3yekxc7jg969h8df6i14g379tky6y",

@@ -86,8 +86,16 @@ pub struct PortSpec {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum MountSpec {
     /// A host directory (never a single file: an atomic rename would not be seen).
-    Bind { source: PathBuf, target: String, read_only: bool },
-    Volume { key: String, name: String, target: String },
+    Bind {
+        source: PathBuf,
+        target: String,
+        read_only: bool,
+    },
+    Volume {
+        key: String,
+        name: String,
+        target: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -97,6 +105,19 @@ pub struct HealthSpec {
     pub timeout_seconds: u32,
     pub retries: u32,
     pub start_period_seconds: u32,
+}
+
+/// Each image's health check (`HEALTHCHECK` in its Dockerfile runs the same).
+pub const HEALTH_COMMAND: &str = "/usr/local/bin/mailctl-healthcheck";
+
+/// What differs between services: mounts, dependencies, DNS, address, and
+/// the seconds they get to stop.
+struct Role {
+    mounts: Vec<MountSpec>,
+    depends_on: &'static [&'static str],
+    dns: Vec<IpAddr>,
+    address: Option<Ipv4Addr>,
+    grace: u32,
 }
 
 /// Service names in start order.
@@ -119,16 +140,16 @@ impl StackSpec {
     /// Builds the desired stack for `config` in the project at `root`.
     /// `files` maps each service to the hash of its rendered configuration,
     /// so a configuration change changes the service's config hash.
-    pub fn build(config: &Config, root: &Path, files: &BTreeMap<String, String>) -> anyhow::Result<Self> {
+    pub fn build(
+        config: &Config,
+        root: &Path,
+        files: &BTreeMap<String, String>,
+    ) -> anyhow::Result<Self> {
         let project = config.name.clone();
-        let subnet: Ipv4Net = config
-            .network
-            .subnet
-            .parse()
-            .map_err(|_| anyhow::anyhow!("network.subnet `{}` is not a subnet", config.network.subnet))?;
-        let host = |index: u32| -> Ipv4Addr {
-            Ipv4Addr::from(u32::from(subnet.network()) + index)
-        };
+        let subnet: Ipv4Net = config.network.subnet.parse().map_err(|_| {
+            anyhow::anyhow!("network.subnet `{}` is not a subnet", config.network.subnet)
+        })?;
+        let host = |index: u32| -> Ipv4Addr { Ipv4Addr::from(u32::from(subnet.network()) + index) };
         let resolver_address = resolver_address(subnet);
         let network = NetworkSpec {
             key: "mail".to_owned(),
@@ -173,66 +194,73 @@ impl StackSpec {
 
         let mut services = Vec::new();
         for name in SERVICE_ORDER {
-            let (mounts, depends_on, health, dns, address, grace): (
-                Vec<MountSpec>,
-                Vec<&str>,
-                Vec<&str>,
-                Vec<IpAddr>,
-                Option<Ipv4Addr>,
-                u32,
-            ) = match name {
-                "resolver" => (
-                    vec![config_mount(name)],
-                    vec![],
-                    vec!["CMD", "/usr/local/bin/mailctl-health"],
-                    vec![],
-                    Some(resolver_address),
-                    10,
-                ),
-                "redis" => (
-                    vec![config_mount(name), volume_mount("redis", "/data")],
-                    vec![],
-                    vec!["CMD", "/usr/local/bin/mailctl-health"],
-                    vec![],
-                    None,
-                    10,
-                ),
-                "antispam" => (
-                    vec![config_mount(name), dkim_mount.clone(), volume_mount("rspamd", "/var/lib/rspamd")],
-                    vec!["redis", "resolver"],
-                    vec!["CMD", "/usr/local/bin/mailctl-health"],
-                    vec![IpAddr::V4(resolver_address)],
-                    None,
-                    10,
-                ),
-                "imap" => (
-                    vec![config_mount(name), certs_mount.clone(), volume_mount("mail", "/var/mail")],
-                    vec!["antispam"],
-                    vec!["CMD", "/usr/local/bin/mailctl-health"],
-                    vec![IpAddr::V4(resolver_address)],
-                    None,
-                    20,
-                ),
-                "smtp" => (
-                    vec![config_mount(name), certs_mount.clone(), volume_mount("queue", "/var/spool/postfix")],
-                    vec!["imap", "antispam", "resolver"],
-                    vec!["CMD", "/usr/local/bin/mailctl-health"],
-                    vec![IpAddr::V4(resolver_address)],
-                    None,
-                    30,
-                ),
-                _ => (
-                    vec![config_mount(name), certs_mount.clone(), volume_mount("acme", "/var/www/acme")],
-                    vec![],
-                    vec!["CMD", "/usr/local/bin/mailctl-health"],
-                    vec![],
-                    None,
-                    10,
-                ),
+            let resolver_dns = vec![IpAddr::V4(resolver_address)];
+            let role = match name {
+                "resolver" => Role {
+                    mounts: vec![config_mount(name)],
+                    depends_on: &[],
+                    dns: vec![],
+                    address: Some(resolver_address),
+                    grace: 10,
+                },
+                "redis" => Role {
+                    mounts: vec![config_mount(name), volume_mount("redis", "/data")],
+                    depends_on: &[],
+                    dns: vec![],
+                    address: None,
+                    grace: 10,
+                },
+                "antispam" => Role {
+                    mounts: vec![
+                        config_mount(name),
+                        dkim_mount.clone(),
+                        volume_mount("rspamd", "/var/lib/rspamd"),
+                    ],
+                    depends_on: &["redis", "resolver"],
+                    dns: resolver_dns,
+                    address: None,
+                    grace: 10,
+                },
+                "imap" => Role {
+                    mounts: vec![
+                        config_mount(name),
+                        certs_mount.clone(),
+                        volume_mount("mail", "/var/mail"),
+                    ],
+                    depends_on: &["antispam"],
+                    dns: resolver_dns,
+                    address: None,
+                    grace: 20,
+                },
+                "smtp" => Role {
+                    mounts: vec![
+                        config_mount(name),
+                        certs_mount.clone(),
+                        volume_mount("queue", "/var/spool/postfix"),
+                    ],
+                    depends_on: &["imap", "antispam", "resolver"],
+                    dns: resolver_dns,
+                    address: None,
+                    grace: 30,
+                },
+                _ => Role {
+                    mounts: vec![
+                        config_mount(name),
+                        certs_mount.clone(),
+                        volume_mount("acme", "/var/www/acme"),
+                    ],
+                    depends_on: &[],
+                    dns: vec![],
+                    address: None,
+                    grace: 10,
+                },
             };
             let ports = published_ports(config, name);
             let image = match config.images.get(name) {
-                Some(reference) => ImageSpec { reference: reference.clone(), build: None },
+                Some(reference) => ImageSpec {
+                    reference: reference.clone(),
+                    build: None,
+                },
                 None => ImageSpec {
                     reference: images::reference(name)?,
                     build: Some(format!("images/{name}")),
@@ -241,29 +269,42 @@ impl StackSpec {
             let mut service = ServiceSpec {
                 name: name.to_owned(),
                 container_name: format!("{project}-{name}-1"),
-                hostname: if name == "smtp" { config.hostname.clone() } else { name.to_owned() },
+                hostname: if name == "smtp" {
+                    config.hostname.clone()
+                } else {
+                    name.to_owned()
+                },
                 image,
-                ipv4_address: address,
-                dns,
+                ipv4_address: role.address,
+                dns: role.dns,
                 ports,
-                mounts,
+                mounts: role.mounts,
                 environment: BTreeMap::new(),
-                depends_on: depends_on.into_iter().map(str::to_owned).collect(),
+                depends_on: role
+                    .depends_on
+                    .iter()
+                    .map(|name| (*name).to_owned())
+                    .collect(),
                 healthcheck: HealthSpec {
-                    test: health.into_iter().map(str::to_owned).collect(),
+                    test: vec!["CMD".to_owned(), HEALTH_COMMAND.to_owned()],
                     interval_seconds: 10,
                     timeout_seconds: 5,
                     retries: 3,
                     start_period_seconds: 60,
                 },
-                stop_grace_seconds: grace,
+                stop_grace_seconds: role.grace,
                 labels: BTreeMap::new(),
             };
             let files_hash = files.get(name).cloned().unwrap_or_default();
             service.labels = service_labels(&project, &service, &files_hash)?;
             services.push(service);
         }
-        Ok(StackSpec { project, network, volumes, services })
+        Ok(StackSpec {
+            project,
+            network,
+            volumes,
+            services,
+        })
     }
 
     pub fn service(&self, name: &str) -> Option<&ServiceSpec> {

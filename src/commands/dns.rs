@@ -37,8 +37,12 @@ pub fn run(global: &Global, args: &DnsArgs) -> anyhow::Result<()> {
     let expected = dns::expected_records(&config, &keys)?;
     let domains: Vec<DomainName> = match &args.domain {
         Some(name) => {
-            let domain = DomainName::parse(name)
-                .map_err(|error| user_error(format!("`{name}`: {}", error.reason), "give a configured domain"))?;
+            let domain = DomainName::parse(name).map_err(|error| {
+                user_error(
+                    format!("`{name}`: {}", error.reason),
+                    "give a configured domain",
+                )
+            })?;
             if config.domain(domain.as_str()).is_none() {
                 let known: Vec<&str> = config.domains.iter().map(|d| d.name.as_str()).collect();
                 return Err(user_error(
@@ -54,7 +58,11 @@ pub fn run(global: &Global, args: &DnsArgs) -> anyhow::Result<()> {
             .filter_map(|domain| DomainName::parse(&domain.name).ok())
             .collect(),
     };
-    let format = if global.json { DnsFormat::Json } else { args.format };
+    let format = if global.json {
+        DnsFormat::Json
+    } else {
+        args.format
+    };
     match format {
         DnsFormat::Json => {
             let mut all = Vec::new();

@@ -41,6 +41,7 @@ struct Answers {
     ports: Option<BTreeMap<String, Port>>,
     subnet: Option<String>,
     name: Option<String>,
+    offline_dns: Option<bool>,
 }
 
 /// The resolved answers.
@@ -59,6 +60,7 @@ struct Settings {
     ports: Vec<(String, Port)>,
     subnet: Option<String>,
     name: Option<String>,
+    offline_dns: bool,
 }
 
 pub fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
@@ -74,7 +76,9 @@ pub fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
         match project.load_config() {
             Ok(config) => Some(config),
             Err(error) => {
-                output::warning(format!("the existing configuration is not valid and is replaced: {error}"));
+                output::warning(format!(
+                    "the existing configuration is not valid and is replaced: {error}"
+                ));
                 None
             }
         }
@@ -95,11 +99,9 @@ pub fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
 
     let mut config = build_config(&settings, previous.as_ref())?;
     // Validate before anything is written: a bad answer leaves no trace.
-    config = config::validate(config).map_err(|issues| {
-        config::ConfigError::Invalid {
-            path: config_path.clone(),
-            issues: issues.into_iter().map(|issue| (issue, None)).collect(),
-        }
+    config = config::validate(config).map_err(|issues| config::ConfigError::Invalid {
+        path: config_path.clone(),
+        issues: issues.into_iter().map(|issue| (issue, None)).collect(),
     })?;
 
     let admin_is_new = config.mailbox(&settings.admin).is_none();
@@ -108,7 +110,11 @@ pub fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
         let password = if args.admin_password_stdin {
             read_password_stdin()?
         } else if interactive {
-            TerminalPrompter.password("admin_password", &format!("Password for {}:", settings.admin))?
+            TerminalPrompter
+                .password(
+                    "admin_password",
+                    &format!("Password for {}:", settings.admin),
+                )?
                 .unwrap_or_default()
         } else {
             String::new()
@@ -153,7 +159,10 @@ pub fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
     let _lock = project.lock()?;
     if previous.is_none() && config_path.exists() && !args.force {
         return Err(user_error(
-            format!("`{}` was created by another command meanwhile", config_path.display()),
+            format!(
+                "`{}` was created by another command meanwhile",
+                config_path.display()
+            ),
             "run `mailctl init --force` to rewrite it",
         ));
     }
@@ -162,7 +171,10 @@ pub fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
     let mut created_keys = 0;
     for domain in &config.domains {
         for selector in &domain.dkim {
-            if dkim::ensure_key(&project.dkim_key_path(&domain.name, &selector.selector), selector.algorithm)? {
+            if dkim::ensure_key(
+                &project.dkim_key_path(&domain.name, &selector.selector),
+                selector.algorithm,
+            )? {
                 created_keys += 1;
             }
         }
@@ -196,10 +208,15 @@ pub fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
         report.created.len() + report.updated.len()
     ));
     if let Some(password) = generated_password {
-        output::status(format!("password for {} (shown once, store it now):", settings.admin));
+        output::status(format!(
+            "password for {} (shown once, store it now):",
+            settings.admin
+        ));
         output::data(password);
     }
-    output::status("next: `mailctl dns` shows the DNS records to publish, then `mailctl up` starts the stack");
+    output::status(
+        "next: `mailctl dns` shows the DNS records to publish, then `mailctl up` starts the stack",
+    );
     Ok(())
 }
 
@@ -299,8 +316,12 @@ fn resolve(
             "pass `--domain example.com` (repeat for more), or run `mailctl init` on a terminal to be asked",
         ));
     }
-    let primary = DomainName::parse(&domains[0])
-        .map_err(|error| user_error(format!("domain `{}`: {}", domains[0], error.reason), error.hint.unwrap_or_else(|| "check the spelling".into())))?;
+    let primary = DomainName::parse(&domains[0]).map_err(|error| {
+        user_error(
+            format!("domain `{}`: {}", domains[0], error.reason),
+            error.hint.unwrap_or_else(|| "check the spelling".into()),
+        )
+    })?;
 
     let hostname_default = format!("mail.{primary}");
     if hostname.is_none() && interactive {
@@ -325,7 +346,14 @@ fn resolve(
     }
     let admin = admin.unwrap_or(admin_default);
     let admin = Address::parse(&admin)
-        .map_err(|error| user_error(format!("admin address: {}", error.reason), error.hint.unwrap_or_else(|| "write it as `name@example.com`".into())))?
+        .map_err(|error| {
+            user_error(
+                format!("admin address: {}", error.reason),
+                error
+                    .hint
+                    .unwrap_or_else(|| "write it as `name@example.com`".into()),
+            )
+        })?
         .to_string();
 
     let tls = match (args.tls, answers.tls.as_deref()) {
@@ -389,7 +417,11 @@ fn resolve(
         acme_directory: args.acme_directory.clone().or(answers.acme_directory),
         certificate_file: args.certificate_file.clone().or(answers.certificate_file),
         key_file: args.key_file.clone().or(answers.key_file),
-        bind: if args.bind.is_empty() { answers.bind.unwrap_or_default() } else { args.bind.clone() },
+        bind: if args.bind.is_empty() {
+            answers.bind.unwrap_or_default()
+        } else {
+            args.bind.clone()
+        },
         public_addresses: if args.public_addresses.is_empty() {
             answers.public_addresses.unwrap_or_default()
         } else {
@@ -398,6 +430,7 @@ fn resolve(
         ports,
         subnet: args.subnet.clone().or(answers.subnet),
         name: args.name.clone().or(answers.name),
+        offline_dns: args.offline_dns || answers.offline_dns.unwrap_or(false),
     })
 }
 
@@ -407,7 +440,10 @@ pub fn parse_port_flag(spec: &str) -> anyhow::Result<(String, Port)> {
     let Some((name, value)) = spec.split_once('=') else {
         return Err(user_error(
             format!("`--port {spec}` is not NAME=NUMBER"),
-            format!("e.g. `--port smtp=2525` or `--port pop3s=off`; names: {}", names.join(" ")),
+            format!(
+                "e.g. `--port smtp=2525` or `--port pop3s=off`; names: {}",
+                names.join(" ")
+            ),
         ));
     };
     if !names.contains(&name) {
@@ -441,6 +477,7 @@ fn build_config(settings: &Settings, previous: Option<&Config>) -> anyhow::Resul
         network.bind = settings.bind.clone();
     }
     network.public_addresses = settings.public_addresses.clone();
+    network.offline_dns = settings.offline_dns;
     if let Some(subnet) = &settings.subnet {
         network.subnet = subnet.clone();
     }
@@ -452,8 +489,14 @@ fn build_config(settings: &Settings, previous: Option<&Config>) -> anyhow::Resul
     if let Some(directory) = &settings.acme_directory {
         tls.acme_directory = directory.clone();
     }
-    tls.certificate_file = settings.certificate_file.as_ref().map(|path| path.display().to_string());
-    tls.key_file = settings.key_file.as_ref().map(|path| path.display().to_string());
+    tls.certificate_file = settings
+        .certificate_file
+        .as_ref()
+        .map(|path| path.display().to_string());
+    tls.key_file = settings
+        .key_file
+        .as_ref()
+        .map(|path| path.display().to_string());
 
     let month = time::OffsetDateTime::now_utc();
     let stamp = format!("{}{:02}", month.year(), u8::from(month.month()));
@@ -462,19 +505,30 @@ fn build_config(settings: &Settings, previous: Option<&Config>) -> anyhow::Resul
         let normalised = DomainName::parse(name)
             .map(|domain| domain.as_str().to_owned())
             .unwrap_or_else(|_| name.clone());
-        let kept = previous.and_then(|config| config.domain(&normalised)).cloned();
+        let kept = previous
+            .and_then(|config| config.domain(&normalised))
+            .cloned();
         domains.push(kept.unwrap_or_else(|| Domain {
             name: normalised.clone(),
             dmarc: config::Dmarc::default(),
             mta_sts: config::MtaSts::default(),
             tls_rpt_address: None,
             dkim: vec![
-                DkimSelector { selector: format!("rsa{stamp}"), algorithm: DkimAlgorithm::Rsa },
-                DkimSelector { selector: format!("ed{stamp}"), algorithm: DkimAlgorithm::Ed25519 },
+                DkimSelector {
+                    selector: format!("rsa{stamp}"),
+                    algorithm: DkimAlgorithm::Rsa,
+                },
+                DkimSelector {
+                    selector: format!("ed{stamp}"),
+                    algorithm: DkimAlgorithm::Ed25519,
+                },
             ],
         }));
     }
-    let primary_domain = domains.first().map(|domain| domain.name.clone()).unwrap_or_default();
+    let primary_domain = domains
+        .first()
+        .map(|domain| domain.name.clone())
+        .unwrap_or_default();
     Ok(Config {
         version: config::CURRENT_VERSION,
         name: settings
@@ -487,12 +541,22 @@ fn build_config(settings: &Settings, previous: Option<&Config>) -> anyhow::Resul
         network,
         ports,
         tls,
-        limits: previous.map(|config| config.limits.clone()).unwrap_or_default(),
-        components: previous.map(|config| config.components.clone()).unwrap_or_default(),
-        images: previous.map(|config| config.images.clone()).unwrap_or_default(),
+        limits: previous
+            .map(|config| config.limits.clone())
+            .unwrap_or_default(),
+        components: previous
+            .map(|config| config.components.clone())
+            .unwrap_or_default(),
+        images: previous
+            .map(|config| config.images.clone())
+            .unwrap_or_default(),
         domains,
-        mailboxes: previous.map(|config| config.mailboxes.clone()).unwrap_or_default(),
-        aliases: previous.map(|config| config.aliases.clone()).unwrap_or_default(),
+        mailboxes: previous
+            .map(|config| config.mailboxes.clone())
+            .unwrap_or_default(),
+        aliases: previous
+            .map(|config| config.aliases.clone())
+            .unwrap_or_default(),
     })
 }
 
@@ -506,7 +570,10 @@ fn add_role_aliases(config: &mut Config, admin: &str) {
                 || config.mailbox(&address).is_some()
                 || config.aliases.iter().any(|alias| alias.source == address);
             if !taken {
-                config.aliases.push(Alias { source: address, destinations: vec![admin.to_owned()] });
+                config.aliases.push(Alias {
+                    source: address,
+                    destinations: vec![admin.to_owned()],
+                });
             }
         }
     }
@@ -519,9 +586,19 @@ mod tests {
     #[test]
     fn scripted_answers_fill_the_gaps() {
         let mut prompter = ScriptedPrompter::default();
-        prompter.answers.push_back(("domains".into(), "example.com, example.org".into()));
-        prompter.answers.push_back(("tls".into(), "self-signed".into()));
-        let settings = resolve(&InitArgs::default(), Answers::default(), &mut prompter, true).unwrap();
+        prompter
+            .answers
+            .push_back(("domains".into(), "example.com, example.org".into()));
+        prompter
+            .answers
+            .push_back(("tls".into(), "self-signed".into()));
+        let settings = resolve(
+            &InitArgs::default(),
+            Answers::default(),
+            &mut prompter,
+            true,
+        )
+        .unwrap();
         assert_eq!(settings.domains, ["example.com", "example.org"]);
         assert_eq!(settings.hostname, "mail.example.com");
         assert_eq!(settings.admin, "admin@example.com");
@@ -536,7 +613,10 @@ mod tests {
             ports: vec!["smtp=2525".into(), "pop3s=off".into()],
             ..InitArgs::default()
         };
-        let answers = Answers { hostname: Some("mx.example.net".into()), ..Answers::default() };
+        let answers = Answers {
+            hostname: Some("mx.example.net".into()),
+            ..Answers::default()
+        };
         let mut prompter = ScriptedPrompter::default();
         let settings = resolve(&args, answers, &mut prompter, false).unwrap();
         assert_eq!(settings.hostname, "mx.example.net");

@@ -1,8 +1,13 @@
 //! One module per command; each takes the resolved global settings and its
 //! own arguments.
 pub mod dns;
+pub mod down;
 pub mod init;
+pub mod logs;
 pub mod render;
+pub mod restart;
+pub mod status;
+pub mod up;
 
 use std::path::PathBuf;
 
@@ -25,6 +30,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Init(args) => init::run(&global, args),
         Command::Render(args) => render::run(&global, args),
+        Command::Up(args) => up::run(&global, args),
+        Command::Down(args) => down::run(&global, args),
+        Command::Status(args) => status::run(&global, args),
+        Command::Logs(args) => logs::run(&global, args),
+        Command::Restart(args) => restart::run(&global, args),
         Command::Dns(args) => dns::run(&global, args),
     }
 }

@@ -16,11 +16,25 @@ pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 #[derive(Debug)]
 pub enum ConfigError {
-    Missing { path: PathBuf },
-    Read { path: PathBuf, source: std::io::Error },
-    TooLarge { path: PathBuf, bytes: u64 },
-    Syntax { path: PathBuf, message: String },
-    Invalid { path: PathBuf, issues: Vec<(Issue, Option<Position>)> },
+    Missing {
+        path: PathBuf,
+    },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    TooLarge {
+        path: PathBuf,
+        bytes: u64,
+    },
+    Syntax {
+        path: PathBuf,
+        message: String,
+    },
+    Invalid {
+        path: PathBuf,
+        issues: Vec<(Issue, Option<Position>)>,
+    },
 }
 
 impl ConfigError {
@@ -96,22 +110,37 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ConfigError::Missing { path: path.to_owned() })
+            return Err(ConfigError::Missing {
+                path: path.to_owned(),
+            })
         }
-        Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        }
     };
     if metadata.len() > MAX_CONFIG_BYTES {
-        return Err(ConfigError::TooLarge { path: path.to_owned(), bytes: metadata.len() });
+        return Err(ConfigError::TooLarge {
+            path: path.to_owned(),
+            bytes: metadata.len(),
+        });
     }
-    let source = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     parse_str(&source, path)
 }
 
 /// Parses and validates configuration text; `path` only labels errors.
 pub fn parse_str(source: &str, path: &Path) -> Result<Config, ConfigError> {
     if source.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(ConfigError::TooLarge { path: path.to_owned(), bytes: source.len() as u64 });
+        return Err(ConfigError::TooLarge {
+            path: path.to_owned(),
+            bytes: source.len() as u64,
+        });
     }
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
@@ -121,7 +150,41 @@ pub fn parse_str(source: &str, path: &Path) -> Result<Config, ConfigError> {
         },
     };
     let config: Config = serde_saphyr::from_str_with_options(source, options).map_err(|error| {
-        ConfigError::Syntax { path: path.to_owned(), message: error.to_string() }
+        // Name the file in the snippet (`--> mailctl.yaml:9:9`), not `<input>`.
+        let name = path.display().to_string();
+        let rendered = error.render_with_options(serde_saphyr::render_options! {
+            source_name: Some(name.as_str()),
+        });
+        let rendered = rendered.strip_prefix("error: ").unwrap_or(&rendered);
+        // The snippet's `-->` line counts columns from the cropped window on
+        // long lines; write it from the error's own location instead.
+        let mut message = match error.location().filter(|location| location.line() > 0) {
+            Some(location) => rendered
+                .lines()
+                .map(|line| match line.split_once("--> ") {
+                    Some((indent, _)) if indent.trim().is_empty() => {
+                        format!(
+                            "{indent}--> {name}:{}:{}",
+                            location.line(),
+                            location.column()
+                        )
+                    }
+                    _ => line.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            None => rendered.to_owned(),
+        };
+        if matches!(error.without_snippet(), serde_saphyr::Error::Budget { .. }) {
+            message = format!(
+                "it exceeds the parser's limits (at most 1000 YAML anchors and aliases, 64 levels \
+                 of nesting), as a YAML bomb would: {message}"
+            );
+        }
+        ConfigError::Syntax {
+            path: path.to_owned(),
+            message,
+        }
     })?;
     validate(config).map_err(|issues| {
         let locations = Locations::index(source);

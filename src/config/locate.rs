@@ -36,7 +36,10 @@ impl Locations {
             };
             match event {
                 Event::Scalar(value, ..) => {
-                    if let Some(Frame::Mapping { key: key @ None, .. }) = stack.last_mut() {
+                    if let Some(Frame::Mapping {
+                        key: key @ None, ..
+                    }) = stack.last_mut()
+                    {
                         *key = Some(value.into_owned());
                         continue;
                     }
@@ -108,7 +111,10 @@ mod tests {
         let locations = Locations::index(source);
         assert_eq!(
             locations.find("domains[1].name"),
-            Some(Position { line: 4, column: 11 })
+            Some(Position {
+                line: 4,
+                column: 11
+            })
         );
         assert_eq!(
             locations.find("ports.smtp"),

@@ -63,6 +63,11 @@ pub struct Network {
     /// An optional IPv6 subnet for the bridge network.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv6_subnet: Option<String>,
+    /// For machines without Internet DNS (tests, demos): outside lookups
+    /// fail at once instead of timing out. Blocklist, SPF and DKIM checks
+    /// of incoming mail then cannot work.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub offline_dns: bool,
 }
 
 impl Default for Network {
@@ -72,6 +77,7 @@ impl Default for Network {
             public_addresses: Vec::new(),
             subnet: "172.30.53.0/24".to_owned(),
             ipv6_subnet: None,
+            offline_dns: false,
         }
     }
 }
@@ -183,14 +189,54 @@ pub struct PortName {
 }
 
 pub const PORT_NAMES: [PortName; 8] = [
-    PortName { name: "smtp", service: "smtp", container_port: 25, standard: 25 },
-    PortName { name: "submissions", service: "smtp", container_port: 465, standard: 465 },
-    PortName { name: "submission", service: "smtp", container_port: 587, standard: 587 },
-    PortName { name: "imaps", service: "imap", container_port: 993, standard: 993 },
-    PortName { name: "pop3s", service: "imap", container_port: 995, standard: 995 },
-    PortName { name: "sieve", service: "imap", container_port: 4190, standard: 4190 },
-    PortName { name: "http", service: "web", container_port: 80, standard: 80 },
-    PortName { name: "https", service: "web", container_port: 443, standard: 443 },
+    PortName {
+        name: "smtp",
+        service: "smtp",
+        container_port: 25,
+        standard: 25,
+    },
+    PortName {
+        name: "submissions",
+        service: "smtp",
+        container_port: 465,
+        standard: 465,
+    },
+    PortName {
+        name: "submission",
+        service: "smtp",
+        container_port: 587,
+        standard: 587,
+    },
+    PortName {
+        name: "imaps",
+        service: "imap",
+        container_port: 993,
+        standard: 993,
+    },
+    PortName {
+        name: "pop3s",
+        service: "imap",
+        container_port: 995,
+        standard: 995,
+    },
+    PortName {
+        name: "sieve",
+        service: "imap",
+        container_port: 4190,
+        standard: 4190,
+    },
+    PortName {
+        name: "http",
+        service: "web",
+        container_port: 80,
+        standard: 80,
+    },
+    PortName {
+        name: "https",
+        service: "web",
+        container_port: 443,
+        standard: 443,
+    },
 ];
 
 impl Ports {
@@ -483,7 +529,9 @@ impl Config {
     }
 
     pub fn mailbox(&self, address: &str) -> Option<&Mailbox> {
-        self.mailboxes.iter().find(|mailbox| mailbox.address == address)
+        self.mailboxes
+            .iter()
+            .find(|mailbox| mailbox.address == address)
     }
 
     /// The addresses the server is reached at publicly: configured, or the

@@ -68,7 +68,7 @@ impl FromStr for Size {
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (unit, multiplier) in UNITS {
-            if self.0 >= multiplier && self.0 % multiplier == 0 {
+            if self.0 >= multiplier && self.0.is_multiple_of(multiplier) {
                 return write!(f, "{}{unit}", self.0 / multiplier);
             }
         }

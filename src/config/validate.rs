@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use super::{Config, CURRENT_VERSION, TlsMode};
+use super::{Config, TlsMode, CURRENT_VERSION};
 use crate::names::{Address, DomainName};
 use crate::passwords;
 
@@ -103,11 +103,9 @@ fn normalise_hostname(config: &mut Config, issues: &mut Vec<Issue>) {
         Err(error) => issues.push(Issue::new(
             "hostname",
             format!("hostname: {}", error.reason),
-            Some(
-                error
-                    .hint
-                    .unwrap_or_else(|| "the hostname is the server's full name, e.g. `mail.example.com`".into()),
-            ),
+            Some(error.hint.unwrap_or_else(|| {
+                "the hostname is the server's full name, e.g. `mail.example.com`".into()
+            })),
         )),
     }
 }
@@ -152,7 +150,10 @@ fn check_primary_domain(config: &mut Config, domains: &BTreeSet<String>, issues:
             if !domains.contains(name.as_str()) && !config.domains.is_empty() {
                 issues.push(Issue::new(
                     "primary_domain",
-                    format!("primary domain `{}` is not in `domains`", name.display_both()),
+                    format!(
+                        "primary domain `{}` is not in `domains`",
+                        name.display_both()
+                    ),
                     Some("add it to `domains` or pick one of the configured domains".into()),
                 ));
             }
@@ -176,7 +177,10 @@ fn check_domain_settings(config: &mut Config, issues: &mut Vec<Issue>) {
             if !valid {
                 issues.push(Issue::new(
                     path,
-                    format!("DKIM selector `{}` is not a valid DNS label", selector.selector),
+                    format!(
+                        "DKIM selector `{}` is not a valid DNS label",
+                        selector.selector
+                    ),
                     Some("use lower-case letters, digits and hyphens, e.g. `rsa2026`".into()),
                 ));
             } else if !selectors.insert(selector.selector.clone()) {
@@ -191,10 +195,18 @@ fn check_domain_settings(config: &mut Config, issues: &mut Vec<Issue>) {
             }
         }
         if let Some(address) = &mut domain.dmarc.report_address {
-            normalise_address(address, &format!("domains[{index}].dmarc.report_address"), issues);
+            normalise_address(
+                address,
+                &format!("domains[{index}].dmarc.report_address"),
+                issues,
+            );
         }
         if let Some(address) = &mut domain.tls_rpt_address {
-            normalise_address(address, &format!("domains[{index}].tls_rpt_address"), issues);
+            normalise_address(
+                address,
+                &format!("domains[{index}].tls_rpt_address"),
+                issues,
+            );
         }
         if !(86_400..=31_557_600).contains(&domain.mta_sts.max_age) {
             issues.push(Issue::new(
@@ -234,19 +246,28 @@ fn check_mailboxes(
             normalise_address(&mut mailbox.address, &format!("{path}.address"), issues)
         {
             if !domains.contains(address.domain.as_str()) {
-                issues.push(not_configured(&format!("{path}.address"), "mailbox", &address));
+                issues.push(not_configured(
+                    &format!("{path}.address"),
+                    "mailbox",
+                    &address,
+                ));
             }
             if let Some(first) = seen.get(&mailbox.address) {
                 issues.push(Issue::new(
                     format!("{path}.address"),
-                    format!("mailbox `{}` is listed twice (first as mailboxes[{first}])", mailbox.address),
+                    format!(
+                        "mailbox `{}` is listed twice (first as mailboxes[{first}])",
+                        mailbox.address
+                    ),
                     Some("remove one of the entries".into()),
                 ));
             } else {
                 seen.insert(mailbox.address.clone(), index);
             }
         }
-        if let Err(problem) = passwords::recognise(&mailbox.password_hash) {
+        let recognised = passwords::recognise(&mailbox.password_hash)
+            .and_then(|scheme| check_hash_shape(scheme, &mailbox.password_hash));
+        if let Err(problem) = recognised {
             issues.push(Issue::new(
                 format!("{path}.password_hash"),
                 format!("mailbox `{}`: {problem}", mailbox.address),
@@ -260,7 +281,10 @@ fn check_mailboxes(
             if name.chars().any(|c| c.is_control() || c == ':') {
                 issues.push(Issue::new(
                     format!("{path}.name"),
-                    format!("display name `{}` holds a control character or `:`", name.escape_debug()),
+                    format!(
+                        "display name `{}` holds a control character or `:`",
+                        name.escape_debug()
+                    ),
                     Some("use a plain one-line name".into()),
                 ));
             }
@@ -278,6 +302,90 @@ fn check_mailboxes(
     seen.into_keys().collect()
 }
 
+/// The characters of crypt(3)'s base-64 alphabet.
+fn is_crypt_base64(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/')
+}
+
+/// Checks the structure behind a recognised scheme, so that a truncated or
+/// mangled hash is refused here rather than silently failing every login.
+/// The message never repeats the value.
+fn check_hash_shape(scheme: &'static str, value: &str) -> Result<&'static str, String> {
+    let body = value.split_once('}').map_or("", |(_, body)| body);
+    let malformed = |detail: &str| Err(format!("the `{{{scheme}}}` hash is malformed: {detail}"));
+    match scheme {
+        // `$6$[rounds=N$]salt$hash`: a salt of 1 to 16 characters and an
+        // 86-character (SHA-512) or 43-character (SHA-256) digest.
+        "SHA512-CRYPT" | "SHA256-CRYPT" => {
+            let digest_length = if scheme == "SHA512-CRYPT" { 86 } else { 43 };
+            let mut parts: Vec<&str> = body.split('$').skip(2).collect();
+            if parts
+                .first()
+                .is_some_and(|part| part.starts_with("rounds="))
+            {
+                parts.remove(0);
+            }
+            match parts.as_slice() {
+                [salt, digest]
+                    if (1..=16).contains(&salt.len())
+                        && !salt.contains(char::is_whitespace)
+                        && digest.len() == digest_length
+                        && is_crypt_base64(digest) =>
+                {
+                    Ok(scheme)
+                }
+                _ => malformed(&format!(
+                    "expected a salt of up to 16 characters and a {digest_length}-character digest"
+                )),
+            }
+        }
+        // `$2y$NN$` then 53 characters of salt and digest.
+        "BLF-CRYPT" => {
+            let parts: Vec<&str> = body.split('$').collect();
+            match parts.as_slice() {
+                ["", _, cost, rest]
+                    if cost.len() == 2
+                        && cost.bytes().all(|b| b.is_ascii_digit())
+                        && rest.len() == 53
+                        && is_crypt_base64(rest) =>
+                {
+                    Ok(scheme)
+                }
+                _ => malformed("expected `$2y$NN$` and 53 characters"),
+            }
+        }
+        // PHC strings: `$argon2id$v=19$m=…,t=…,p=…$salt$digest`.
+        "ARGON2ID" | "ARGON2I" => {
+            let parts: Vec<&str> = body.split('$').collect();
+            let fields = match parts.as_slice() {
+                ["", _, version, parameters, salt, digest] if version.starts_with("v=") => {
+                    Some((parameters, salt, digest))
+                }
+                ["", _, parameters, salt, digest] => Some((parameters, salt, digest)),
+                _ => None,
+            };
+            match fields {
+                Some((parameters, salt, digest))
+                    if parameters.contains("m=")
+                        && parameters.contains("t=")
+                        && parameters.contains("p=")
+                        && !salt.is_empty()
+                        && digest.len() >= 22
+                        && [salt, digest].iter().all(|part| {
+                            part.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+                        }) =>
+                {
+                    Ok(scheme)
+                }
+                _ => malformed("expected `$argon2id$v=19$m=…,t=…,p=…$salt$digest`"),
+            }
+        }
+        _ => Ok(scheme),
+    }
+}
+
 fn not_configured(path: &str, what: &str, address: &Address) -> Issue {
     Issue::new(
         path,
@@ -285,7 +393,10 @@ fn not_configured(path: &str, what: &str, address: &Address) -> Issue {
             "{what} `{address}` is on domain `{}`, which is not configured",
             address.domain.display_both()
         ),
-        Some(format!("add the domain first: `mailctl domain add {}`", address.domain)),
+        Some(format!(
+            "add the domain first: `mailctl domain add {}`",
+            address.domain
+        )),
     )
 }
 
@@ -305,7 +416,11 @@ fn check_aliases(
                     Some(name)
                 }
                 Err(error) => {
-                    issues.push(Issue::new(format!("{path}.source"), error.reason, error.hint));
+                    issues.push(Issue::new(
+                        format!("{path}.source"),
+                        error.reason,
+                        error.hint,
+                    ));
                     None
                 }
             }
@@ -322,13 +437,18 @@ fn check_aliases(
                         alias.source,
                         domain.display_both()
                     ),
-                    Some(format!("add the domain first: `mailctl domain add {domain}`")),
+                    Some(format!(
+                        "add the domain first: `mailctl domain add {domain}`"
+                    )),
                 ));
             }
             if let Some(first) = sources.get(&alias.source) {
                 issues.push(Issue::new(
                     format!("{path}.source"),
-                    format!("alias `{}` is listed twice (first as aliases[{first}])", alias.source),
+                    format!(
+                        "alias `{}` is listed twice (first as aliases[{first}])",
+                        alias.source
+                    ),
                     Some("merge the destinations into one entry".into()),
                 ));
             } else {
@@ -389,7 +509,9 @@ fn check_alias_targets(
 
     for (index, alias) in config.aliases.iter().enumerate() {
         for (destination_index, destination) in alias.destinations.iter().enumerate() {
-            let Some((_, domain)) = destination.rsplit_once('@') else { continue };
+            let Some((_, domain)) = destination.rsplit_once('@') else {
+                continue;
+            };
             if !domains.contains(domain) || destination == &alias.source {
                 continue;
             }
@@ -439,7 +561,9 @@ fn find_cycle<'a>(
         if destination == current || mailboxes.contains(destination) {
             continue;
         }
-        let Some((&next, _)) = graph.get_key_value(destination) else { continue };
+        let Some((&next, _)) = graph.get_key_value(destination) else {
+            continue;
+        };
         if let Some(position) = path.iter().position(|seen| *seen == next) {
             let mut cycle = path[position..].to_vec();
             cycle.push(next);
@@ -467,7 +591,9 @@ fn check_send_as(config: &mut Config, domains: &BTreeSet<String>, issues: &mut V
                     Ok(name) => issues.push(Issue::new(
                         path,
                         format!("send-as grant `@{name}` is for a domain that is not configured"),
-                        Some("a mailbox may only send as addresses on this server's domains".into()),
+                        Some(
+                            "a mailbox may only send as addresses on this server's domains".into(),
+                        ),
                     )),
                     Err(error) => issues.push(Issue::new(path, error.reason, error.hint)),
                 }
@@ -476,7 +602,9 @@ fn check_send_as(config: &mut Config, domains: &BTreeSet<String>, issues: &mut V
                     issues.push(Issue::new(
                         path,
                         format!("send-as grant `{address}` is for a domain that is not configured"),
-                        Some("a mailbox may only send as addresses on this server's domains".into()),
+                        Some(
+                            "a mailbox may only send as addresses on this server's domains".into(),
+                        ),
                     ));
                 }
             }
@@ -490,8 +618,13 @@ fn check_ports(config: &Config, issues: &mut Vec<Issue>) {
         if let Some(other) = used.get(&number) {
             issues.push(Issue::new(
                 format!("ports.{}", port.name),
-                format!("port {number} is given to both `{other}` and `{}`", port.name),
-                Some("give each published service its own port, or turn one off with `false`".into()),
+                format!(
+                    "port {number} is given to both `{other}` and `{}`",
+                    port.name
+                ),
+                Some(
+                    "give each published service its own port, or turn one off with `false`".into(),
+                ),
             ));
         } else {
             used.insert(number, port.name);
@@ -513,7 +646,7 @@ fn check_network(config: &Config, issues: &mut Vec<Issue>) {
             issues.push(Issue::new(
                 format!("network.bind[{index}]"),
                 format!("bind address {address} is listed twice"),
-                None,
+                Some("remove one of the entries".into()),
             ));
         }
     }
@@ -525,11 +658,19 @@ fn check_network(config: &Config, issues: &mut Vec<Issue>) {
         ));
     }
     for (index, address) in config.network.public_addresses.iter().enumerate() {
-        if !super::is_global(*address) {
+        // Documentation ranges (RFC 5737, RFC 3849) are allowed for examples.
+        let documentation = match address {
+            IpAddr::V4(v4) => v4.is_documentation(),
+            IpAddr::V6(v6) => v6.segments()[0] == 0x2001 && v6.segments()[1] == 0x0db8,
+        };
+        if !super::is_global(*address) && !documentation {
             issues.push(Issue::new(
                 format!("network.public_addresses[{index}]"),
                 format!("{address} is not a public address"),
-                Some("list the addresses the internet reaches this server at, or leave the list out".into()),
+                Some(
+                    "list the addresses the internet reaches this server at, or leave the list out"
+                        .into(),
+                ),
             ));
         }
     }
@@ -549,7 +690,10 @@ fn check_network(config: &Config, issues: &mut Vec<Issue>) {
         if subnet.network() != subnet.addr() {
             issues.push(Issue::new(
                 "network.subnet",
-                format!("`{subnet}` has host bits set; the network is `{}`", subnet.trunc()),
+                format!(
+                    "`{subnet}` has host bits set; the network is `{}`",
+                    subnet.trunc()
+                ),
                 Some(format!("write `{}`", subnet.trunc())),
             ));
         }
@@ -576,7 +720,12 @@ fn check_network(config: &Config, issues: &mut Vec<Issue>) {
                 ));
             }
         }
-        for address in config.network.bind.iter().chain(&config.network.public_addresses) {
+        for address in config
+            .network
+            .bind
+            .iter()
+            .chain(&config.network.public_addresses)
+        {
             if IpNet::V4(subnet).contains(address) {
                 issues.push(Issue::new(
                     "network.subnet",
@@ -603,12 +752,17 @@ fn check_network(config: &Config, issues: &mut Vec<Issue>) {
                         Some("use a /64".into()),
                     ));
                 }
-                for address in config.network.bind.iter().filter(|a| matches!(a, IpAddr::V6(_))) {
+                for address in config
+                    .network
+                    .bind
+                    .iter()
+                    .filter(|a| matches!(a, IpAddr::V6(_)))
+                {
                     if IpNet::V6(subnet).contains(address) {
                         issues.push(Issue::new(
                             "network.ipv6_subnet",
                             format!("IPv6 subnet {subnet} overlaps the host address {address}"),
-                            None,
+                            Some("use a ULA subnet such as `fd53:6d61:696c::/64`".into()),
                         ));
                     }
                 }
@@ -627,8 +781,14 @@ fn check_tls(config: &Config, issues: &mut Vec<Issue>) {
     if !tls.acme_directory.starts_with("https://") {
         issues.push(Issue::new(
             "tls.acme_directory",
-            format!("ACME directory `{}` is not an https:// URL", tls.acme_directory),
-            Some(format!("Let's Encrypt's is `{}`", super::LETSENCRYPT_DIRECTORY)),
+            format!(
+                "ACME directory `{}` is not an https:// URL",
+                tls.acme_directory
+            ),
+            Some(format!(
+                "Let's Encrypt's is `{}`",
+                super::LETSENCRYPT_DIRECTORY
+            )),
         ));
     }
     if let Some(email) = &tls.acme_email {
@@ -636,12 +796,15 @@ fn check_tls(config: &Config, issues: &mut Vec<Issue>) {
             issues.push(Issue::new(
                 "tls.acme_email",
                 format!("ACME contact `{email}` is not a mail address"),
-                None,
+                Some("write it as `name@example.com`, or leave `acme_email` out".into()),
             ));
         }
     }
     if tls.mode == TlsMode::Custom {
-        for (field, value) in [("certificate_file", &tls.certificate_file), ("key_file", &tls.key_file)] {
+        for (field, value) in [
+            ("certificate_file", &tls.certificate_file),
+            ("key_file", &tls.key_file),
+        ] {
             if value.as_deref().is_none_or(str::is_empty) {
                 issues.push(Issue::new(
                     format!("tls.{field}"),
@@ -659,14 +822,23 @@ fn check_limits(config: &Config, issues: &mut Vec<Issue>) {
     if !(1 << 20..=1 << 31).contains(&size) {
         issues.push(Issue::new(
             "limits.message_size",
-            format!("message size limit {} is outside 1M to 2G", limits.message_size),
+            format!(
+                "message size limit {} is outside 1M to 2G",
+                limits.message_size
+            ),
             Some("most providers accept 25M to 50M".into()),
         ));
     }
     for (field, value) in [
-        ("messages_per_hour_per_user", limits.messages_per_hour_per_user),
+        (
+            "messages_per_hour_per_user",
+            limits.messages_per_hour_per_user,
+        ),
         ("recipients_per_message", limits.recipients_per_message),
-        ("connections_per_minute_per_client", limits.connections_per_minute_per_client),
+        (
+            "connections_per_minute_per_client",
+            limits.connections_per_minute_per_client,
+        ),
     ] {
         if value == 0 {
             issues.push(Issue::new(
@@ -689,7 +861,9 @@ fn check_components(config: &Config, issues: &mut Vec<Issue>) {
         if enabled {
             issues.push(Issue::new(
                 format!("components.{name}"),
-                format!("the optional component `{name}` is not available in this version of mailctl"),
+                format!(
+                    "the optional component `{name}` is not available in this version of mailctl"
+                ),
                 Some(format!("set `{name}: false`")),
             ));
         }

@@ -113,7 +113,12 @@ pub struct DnsRecord {
 }
 
 impl DnsRecord {
-    fn new(domain: &DomainName, name: impl Into<String>, value: RecordValue, reason: String) -> Self {
+    fn new(
+        domain: &DomainName,
+        name: impl Into<String>,
+        value: RecordValue,
+        reason: String,
+    ) -> Self {
         DnsRecord {
             domain: domain.clone(),
             name: name.into(),
@@ -212,8 +217,10 @@ impl DkimKeys {
 /// `https://mta-sts.<domain>/.well-known/mta-sts.txt`, with CRLF line
 /// endings as RFC 8461 §3.2 shows.
 pub fn mta_sts_policy(config: &Config, domain: &Domain) -> String {
-    let hostname = DomainName::parse(&config.hostname)
-        .map_or_else(|_| config.hostname.to_ascii_lowercase(), |name| name.as_str().to_owned());
+    let hostname = DomainName::parse(&config.hostname).map_or_else(
+        |_| config.hostname.to_ascii_lowercase(),
+        |name| name.as_str().to_owned(),
+    );
     format!(
         "version: STSv1\r\nmode: {}\r\nmx: {hostname}\r\nmax_age: {}\r\n",
         domain.mta_sts.mode.as_str(),
@@ -271,13 +278,38 @@ fn name_is_within(name: &str, domain: &DomainName) -> bool {
 /// The services published as SRV records: the RFC 6186 / RFC 8314 label,
 /// the `ports:` name that carries it (none: never offered) and what it is.
 const SRV_SERVICES: [(&str, Option<&str>, &str, &str); 7] = [
-    ("_submissions._tcp", Some("submissions"), "mail submission with implicit TLS", "RFC 8314 §5.1"),
-    ("_submission._tcp", Some("submission"), "mail submission with STARTTLS", "RFC 6186 §3.1"),
-    ("_imaps._tcp", Some("imaps"), "IMAP with implicit TLS", "RFC 6186 §3.2"),
+    (
+        "_submissions._tcp",
+        Some("submissions"),
+        "mail submission with implicit TLS",
+        "RFC 8314 §5.1",
+    ),
+    (
+        "_submission._tcp",
+        Some("submission"),
+        "mail submission with STARTTLS",
+        "RFC 6186 §3.1",
+    ),
+    (
+        "_imaps._tcp",
+        Some("imaps"),
+        "IMAP with implicit TLS",
+        "RFC 6186 §3.2",
+    ),
     ("_imap._tcp", None, "IMAP without TLS", "RFC 6186 §3.2"),
-    ("_pop3s._tcp", Some("pop3s"), "POP3 with implicit TLS", "RFC 6186 §3.3"),
+    (
+        "_pop3s._tcp",
+        Some("pop3s"),
+        "POP3 with implicit TLS",
+        "RFC 6186 §3.3",
+    ),
     ("_pop3._tcp", None, "POP3 without TLS", "RFC 6186 §3.3"),
-    ("_sieve._tcp", Some("sieve"), "ManageSieve filter editing", "RFC 5804 §1.8"),
+    (
+        "_sieve._tcp",
+        Some("sieve"),
+        "ManageSieve filter editing",
+        "RFC 5804 §1.8",
+    ),
 ];
 
 /// Every record and note the configured domains need. `dkim_keys` holds the
@@ -295,7 +327,8 @@ pub fn expected_records(config: &Config, dkim_keys: &DkimKeys) -> anyhow::Result
         return Ok(ExpectedRecords::default());
     };
 
-    let mut sections: Vec<(Vec<DnsRecord>, Vec<Note>)> = vec![(Vec::new(), Vec::new()); domains.len()];
+    let mut sections: Vec<(Vec<DnsRecord>, Vec<Note>)> =
+        vec![(Vec::new(), Vec::new()); domains.len()];
     for (index, (name, domain)) in domains.iter().enumerate() {
         let mut section = Section {
             config,
@@ -310,12 +343,17 @@ pub fn expected_records(config: &Config, dkim_keys: &DkimKeys) -> anyhow::Result
             section.server_records();
         }
         section.mail_records(dkim_keys);
-        section.dmarc(&domains);
+        section.reporting(&domains);
         section.mta_sts();
         section.srv_records();
         section.autoconfiguration();
         section.caa();
-        let Section { records, notes, elsewhere, .. } = section;
+        let Section {
+            records,
+            notes,
+            elsewhere,
+            ..
+        } = section;
         if let Some(slot) = sections.get_mut(index) {
             slot.0.extend(records);
             slot.1.extend(notes);
@@ -336,17 +374,22 @@ pub fn expected_records(config: &Config, dkim_keys: &DkimKeys) -> anyhow::Result
 
 /// The domain whose section carries the server's address records: the most
 /// specific configured domain containing the hostname, else the primary one.
-fn host_owner(config: &Config, hostname: &DomainName, domains: &[(DomainName, &Domain)]) -> Option<DomainName> {
+fn host_owner(
+    config: &Config,
+    hostname: &DomainName,
+    domains: &[(DomainName, &Domain)],
+) -> Option<DomainName> {
     domains
         .iter()
         .map(|(name, _)| name)
         .filter(|name| hostname.is_within(name))
         .max_by_key(|name| name.as_str().len())
         .or_else(|| {
+            let primary = DomainName::parse(&config.primary_domain).ok()?;
             domains
                 .iter()
                 .map(|(name, _)| name)
-                .find(|name| name.as_str() == config.primary_domain.to_ascii_lowercase())
+                .find(|name| **name == primary)
         })
         .or_else(|| domains.first().map(|(name, _)| name))
         .cloned()
@@ -366,7 +409,8 @@ struct Section<'a> {
 
 impl Section<'_> {
     fn record(&mut self, name: impl Into<String>, value: RecordValue, reason: String) {
-        self.records.push(DnsRecord::new(self.name, name, value, reason));
+        self.records
+            .push(DnsRecord::new(self.name, name, value, reason));
     }
 
     fn note(&mut self, message: String, record: Option<DnsRecord>) {
@@ -492,7 +536,7 @@ impl Section<'_> {
 
     /// DMARC, the report authorisation RFC 7489 §7.1 asks of another
     /// domain that receives the reports, and TLS-RPT.
-    fn dmarc(&mut self, domains: &[(DomainName, &Domain)]) {
+    fn reporting(&mut self, domains: &[(DomainName, &Domain)]) {
         let domain = self.name.as_str().to_owned();
         let dmarc = &self.domain.dmarc;
         let mut text = format!("v=DMARC1; p={}", dmarc.policy.as_str());
@@ -602,7 +646,9 @@ impl Section<'_> {
     fn srv_records(&mut self) {
         let domain = self.name.as_str().to_owned();
         for (label, port_name, service, rfc) in SRV_SERVICES {
-            let port = port_name.and_then(|name| self.config.ports.get(name)).and_then(|port| port.number());
+            let port = port_name
+                .and_then(|name| self.config.ports.get(name))
+                .and_then(|port| port.number());
             let (value, reason) = match (port_name, port) {
                 (_, Some(port)) => (
                     RecordValue::Srv {
@@ -724,7 +770,12 @@ fn mailto(address: &str) -> String {
 fn acme_ca_domain(directory: &str) -> Option<&'static str> {
     let rest = directory.strip_prefix("https://")?;
     let authority = rest.split('/').next()?;
-    let host = authority.rsplit('@').next()?.split(':').next()?.to_ascii_lowercase();
+    let host = authority
+        .rsplit('@')
+        .next()?
+        .split(':')
+        .next()?
+        .to_ascii_lowercase();
     let host = host.strip_suffix('.').unwrap_or(&host);
     if host == "letsencrypt.org" || host.ends_with(".letsencrypt.org") {
         Some("letsencrypt.org")
@@ -734,6 +785,7 @@ fn acme_ca_domain(directory: &str) -> Option<&'static str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::config::{DmarcPolicy, Port, LETSENCRYPT_STAGING_DIRECTORY};
@@ -754,9 +806,12 @@ domains:
     /// The test configuration, parsed and validated like a real one, with
     /// documentation addresses (which validation refuses) set afterwards.
     fn config() -> Config {
-        let mut config = crate::config::parse_str(CONFIG, std::path::Path::new("test.yaml")).unwrap();
-        config.network.public_addresses =
-            vec!["203.0.113.10".parse().unwrap(), "2001:db8::1".parse().unwrap()];
+        let mut config =
+            crate::config::parse_str(CONFIG, std::path::Path::new("test.yaml")).unwrap();
+        config.network.public_addresses = vec![
+            "203.0.113.10".parse().unwrap(),
+            "2001:db8::1".parse().unwrap(),
+        ];
         config
     }
 
@@ -792,10 +847,16 @@ domains:
             txt(&expected, "_dmarc.example.com"),
             "v=DMARC1; p=reject; rua=mailto:dmarc@example.com"
         );
-        assert_eq!(txt(&expected, "_dmarc.xn--bcher-kva.example"), "v=DMARC1; p=quarantine");
+        assert_eq!(
+            txt(&expected, "_dmarc.xn--bcher-kva.example"),
+            "v=DMARC1; p=quarantine"
+        );
         let mx = find(&expected, "example.com", RecordType::Mx);
         assert_eq!(mx[0].value.text(), "10 mail.example.com.");
-        assert!(expected.records.iter().all(|record| !record.reason.is_empty()));
+        assert!(expected
+            .records
+            .iter()
+            .all(|record| !record.reason.is_empty()));
     }
 
     #[test]
@@ -813,7 +874,11 @@ domains:
         let note = expected
             .notes
             .iter()
-            .find(|note| note.record.as_ref().is_some_and(|record| record.name.ends_with("._report._dmarc.other.example")))
+            .find(|note| {
+                note.record
+                    .as_ref()
+                    .is_some_and(|record| record.name.ends_with("._report._dmarc.other.example"))
+            })
             .unwrap();
         assert_eq!(note.domain.as_str(), "xn--bcher-kva.example");
     }
@@ -828,20 +893,34 @@ domains:
         let mut config = config();
         config.domains[0].tls_rpt_address = Some("tls@example.com".to_owned());
         let expected = expected_records(&config, &keys()).unwrap();
-        assert_eq!(txt(&expected, "_smtp._tls.example.com"), "v=TLSRPTv1; rua=mailto:tls@example.com");
-        assert!(find(&expected, "_smtp._tls.xn--bcher-kva.example", RecordType::Txt).is_empty());
+        assert_eq!(
+            txt(&expected, "_smtp._tls.example.com"),
+            "v=TLSRPTv1; rua=mailto:tls@example.com"
+        );
+        assert!(find(
+            &expected,
+            "_smtp._tls.xn--bcher-kva.example",
+            RecordType::Txt
+        )
+        .is_empty());
     }
 
     #[test]
     fn mta_sts_policy_text_and_id() {
         let mut config = config();
         let policy = mta_sts_policy(&config, &config.domains[0]);
-        assert_eq!(policy, "version: STSv1\r\nmode: testing\r\nmx: mail.example.com\r\nmax_age: 604800\r\n");
+        assert_eq!(
+            policy,
+            "version: STSv1\r\nmode: testing\r\nmx: mail.example.com\r\nmax_age: 604800\r\n"
+        );
         let id = mta_sts_id(&policy);
         assert_eq!(id.len(), 16);
         assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
         let expected = expected_records(&config, &keys()).unwrap();
-        assert_eq!(txt(&expected, "_mta-sts.example.com"), format!("v=STSv1; id={id}"));
+        assert_eq!(
+            txt(&expected, "_mta-sts.example.com"),
+            format!("v=STSv1; id={id}")
+        );
 
         let mut ids = vec![id];
         for mode in [MtaStsMode::Enforce, MtaStsMode::None] {
@@ -849,10 +928,17 @@ domains:
             let policy = mta_sts_policy(&config, &config.domains[0]);
             assert!(policy.contains(&format!("\r\nmode: {}\r\n", mode.as_str())));
             let id = mta_sts_id(&policy);
-            assert!(!ids.contains(&id), "id did not change for mode {}", mode.as_str());
+            assert!(
+                !ids.contains(&id),
+                "id did not change for mode {}",
+                mode.as_str()
+            );
             let expected = expected_records(&config, &keys()).unwrap();
             // Mode `none` still publishes the TXT record (RFC 8461 §8.3).
-            assert_eq!(txt(&expected, "_mta-sts.example.com"), format!("v=STSv1; id={id}"));
+            assert_eq!(
+                txt(&expected, "_mta-sts.example.com"),
+                format!("v=STSv1; id={id}")
+            );
             ids.push(id);
         }
         config.domains[0].mta_sts.max_age = 86_400;
@@ -871,8 +957,14 @@ domains:
             assert_eq!(found.len(), 1, "{name}");
             found[0].value.text()
         };
-        assert_eq!(srv("_submissions._tcp.example.com"), "0 1 4465 mail.example.com.");
-        assert_eq!(srv("_submission._tcp.example.com"), "0 1 587 mail.example.com.");
+        assert_eq!(
+            srv("_submissions._tcp.example.com"),
+            "0 1 4465 mail.example.com."
+        );
+        assert_eq!(
+            srv("_submission._tcp.example.com"),
+            "0 1 587 mail.example.com."
+        );
         assert_eq!(srv("_imaps._tcp.example.com"), "0 1 993 mail.example.com.");
         assert_eq!(srv("_pop3s._tcp.example.com"), "0 0 0 .");
         assert_eq!(srv("_imap._tcp.example.com"), "0 0 0 .");
@@ -888,13 +980,30 @@ domains:
         assert!(!section.records.is_empty());
         for record in &section.records {
             assert!(record.name.is_ascii(), "{}", record.name);
-            assert!(record.name.ends_with("xn--bcher-kva.example"), "{}", record.name);
+            assert!(
+                record.name.ends_with("xn--bcher-kva.example"),
+                "{}",
+                record.name
+            );
         }
-        let dkim = find(&expected, "rsa1._domainkey.xn--bcher-kva.example", RecordType::Txt);
-        assert_eq!(dkim[0].value.text(), format!("v=DKIM1; k=rsa; p={}", "B".repeat(392)));
+        let dkim = find(
+            &expected,
+            "rsa1._domainkey.xn--bcher-kva.example",
+            RecordType::Txt,
+        );
+        assert_eq!(
+            dkim[0].value.text(),
+            format!("v=DKIM1; k=rsa; p={}", "B".repeat(392))
+        );
         assert_eq!(dkim[0].unicode_name(), "rsa1._domainkey.bücher.example");
         assert_eq!(
-            find(&expected, "mta-sts.xn--bcher-kva.example", RecordType::Cname)[0].value.text(),
+            find(
+                &expected,
+                "mta-sts.xn--bcher-kva.example",
+                RecordType::Cname
+            )[0]
+            .value
+            .text(),
             "mail.example.com."
         );
     }
@@ -911,7 +1020,10 @@ domains:
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].domain.as_str(), "example.com");
         assert_eq!(a[0].value.text(), "203.0.113.10");
-        assert_eq!(find(&expected, "mail.example.com", RecordType::Aaaa).len(), 1);
+        assert_eq!(
+            find(&expected, "mail.example.com", RecordType::Aaaa).len(),
+            1
+        );
 
         // A hostname outside every domain goes to the primary domain's section.
         config.hostname = "mx.hosting.example".to_owned();
@@ -931,15 +1043,21 @@ domains:
             .records
             .iter()
             .all(|record| !matches!(record.record_type(), RecordType::A | RecordType::Aaaa)));
-        assert!(expected
-            .notes
-            .iter()
-            .any(|note| note.message.contains("A record") && note.domain.as_str() == "example.com"));
+        assert!(
+            expected
+                .notes
+                .iter()
+                .any(|note| note.message.contains("A record")
+                    && note.domain.as_str() == "example.com")
+        );
     }
 
     #[test]
     fn ptr_notes_for_ipv4_and_ipv6() {
-        assert_eq!(reverse_name("1.2.3.4".parse().unwrap()), "4.3.2.1.in-addr.arpa");
+        assert_eq!(
+            reverse_name("1.2.3.4".parse().unwrap()),
+            "4.3.2.1.in-addr.arpa"
+        );
         assert_eq!(
             reverse_name("2001:db8::567:89ab".parse().unwrap()),
             "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
@@ -955,21 +1073,31 @@ domains:
         assert_eq!(
             ptrs,
             vec![
-                ("10.113.0.203.in-addr.arpa.".to_owned(), "mail.example.com.".to_owned()),
                 (
-                    "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.".to_owned(),
+                    "10.113.0.203.in-addr.arpa.".to_owned(),
+                    "mail.example.com.".to_owned()
+                ),
+                (
+                    "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
+                        .to_owned(),
                     "mail.example.com.".to_owned()
                 ),
             ]
         );
-        assert!(expected.records.iter().all(|record| record.record_type() != RecordType::Ptr));
+        assert!(expected
+            .records
+            .iter()
+            .all(|record| record.record_type() != RecordType::Ptr));
     }
 
     #[test]
     fn missing_dkim_key_is_a_note() {
         let expected = expected_records(&config(), &DkimKeys::new()).unwrap();
         assert!(find(&expected, "rsa1._domainkey.example.com", RecordType::Txt).is_empty());
-        assert!(expected.notes.iter().any(|note| note.message.contains("rsa1._domainkey.example.com")));
+        assert!(expected
+            .notes
+            .iter()
+            .any(|note| note.message.contains("rsa1._domainkey.example.com")));
     }
 
     #[test]
@@ -988,7 +1116,10 @@ domains:
         config.tls.acme_directory = "https://acme.other-ca.example/directory".to_owned();
         assert!(caa(&config).is_empty());
         let expected = expected_records(&config, &keys()).unwrap();
-        assert!(expected.notes.iter().any(|note| note.message.contains("acme.other-ca.example")));
+        assert!(expected
+            .notes
+            .iter()
+            .any(|note| note.message.contains("acme.other-ca.example")));
         config.tls.mode = TlsMode::SelfSigned;
         assert!(caa(&config).is_empty());
     }
@@ -999,8 +1130,14 @@ domains:
         config.hostname = "autoconfig.example.com".to_owned();
         let expected = expected_records(&config, &keys()).unwrap();
         assert!(find(&expected, "autoconfig.example.com", RecordType::Cname).is_empty());
-        assert_eq!(find(&expected, "autoconfig.example.com", RecordType::A).len(), 1);
-        assert_eq!(find(&expected, "autodiscover.example.com", RecordType::Cname).len(), 1);
+        assert_eq!(
+            find(&expected, "autoconfig.example.com", RecordType::A).len(),
+            1
+        );
+        assert_eq!(
+            find(&expected, "autodiscover.example.com", RecordType::Cname).len(),
+            1
+        );
     }
 
     #[test]
@@ -1009,7 +1146,13 @@ domains:
         config.ports.smtp = Port(Some(2525));
         config.ports.https = Port(None);
         let expected = expected_records(&config, &keys()).unwrap();
-        assert!(expected.notes.iter().any(|note| note.message.contains("port 2525")));
-        assert!(expected.notes.iter().any(|note| note.message.contains("`https` is turned off")));
+        assert!(expected
+            .notes
+            .iter()
+            .any(|note| note.message.contains("port 2525")));
+        assert!(expected
+            .notes
+            .iter()
+            .any(|note| note.message.contains("`https` is turned off")));
     }
 }

@@ -15,14 +15,26 @@ pub fn rdata(value: &RecordValue) -> String {
     match value {
         RecordValue::A(address) => address.to_string(),
         RecordValue::Aaaa(address) => address.to_string(),
-        RecordValue::Mx { preference, exchange } => format!("{preference} {exchange}."),
+        RecordValue::Mx {
+            preference,
+            exchange,
+        } => format!("{preference} {exchange}."),
         RecordValue::Txt(text) => character_strings(text),
-        RecordValue::Srv { priority, weight, port, target } => {
-            let target = target.as_ref().map_or_else(|| ".".to_owned(), |name| format!("{name}."));
+        RecordValue::Srv {
+            priority,
+            weight,
+            port,
+            target,
+        } => {
+            let target = target
+                .as_ref()
+                .map_or_else(|| ".".to_owned(), |name| format!("{name}."));
             format!("{priority} {weight} {port} {target}")
         }
         RecordValue::Cname(target) | RecordValue::Ptr(target) => format!("{target}."),
-        RecordValue::Caa { flags, tag, value } => format!("{flags} {tag} {}", quote(value.as_bytes())),
+        RecordValue::Caa { flags, tag, value } => {
+            format!("{flags} {tag} {}", quote(value.as_bytes()))
+        }
     }
 }
 
@@ -62,7 +74,10 @@ fn quote(bytes: &[u8]) -> String {
 
 /// A zone-file comment on one line.
 fn comment(text: &str) -> String {
-    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     format!("; {flat}")
 }
 
@@ -73,7 +88,10 @@ fn comment(text: &str) -> String {
 /// hostname is in another zone) is written as a comment. No SOA or NS is
 /// written: the DNS provider owns those (see [`with_soa_ns`]).
 pub fn to_zone(domain: &DomainName, records: &[DnsRecord], notes: &[Note]) -> String {
-    let records: Vec<&DnsRecord> = records.iter().filter(|record| &record.domain == domain).collect();
+    let records: Vec<&DnsRecord> = records
+        .iter()
+        .filter(|record| &record.domain == domain)
+        .collect();
     let notes: Vec<&Note> = notes.iter().filter(|note| &note.domain == domain).collect();
     let width = records
         .iter()
@@ -83,7 +101,10 @@ pub fn to_zone(domain: &DomainName, records: &[DnsRecord], notes: &[Note]) -> St
         .unwrap_or(0);
 
     let mut zone = String::new();
-    zone.push_str(&comment(&format!("Mail DNS records for {}.", domain.display_both())));
+    zone.push_str(&comment(&format!(
+        "Mail DNS records for {}.",
+        domain.display_both()
+    )));
     zone.push('\n');
     zone.push_str(&comment(&format!(
         "Import into the zone of {domain} at its DNS provider, which keeps its own SOA and NS records."
@@ -158,8 +179,8 @@ pub fn with_soa_ns(zone: &str, domain: &DomainName, ns_name: &str) -> String {
     output
 }
 
-const VALUE_WIDTH: usize = 56;
-const REASON_WIDTH: usize = 64;
+const VALUE_WIDTH: usize = 48;
+const REASON_WIDTH: usize = 60;
 const NOTE_WIDTH: usize = 100;
 
 /// An aligned table: per domain (Unicode form first for IDNs) its records
@@ -202,15 +223,26 @@ pub fn to_table(records: &[DnsRecord], notes: &[Note]) -> String {
         table.push('\n');
         let domain_rows: Vec<&Row> = rows.iter().filter(|row| row.domain == **domain).collect();
         if !domain_rows.is_empty() {
-            push_line(&mut table, ["NAME", "TYPE", "VALUE", "REASON"], name_width, value_width);
+            push_line(
+                &mut table,
+                ["NAME", "TYPE", "VALUE", "REASON"],
+                name_width,
+                value_width,
+            );
             for row in domain_rows {
                 let height = row.name.len().max(row.value.len()).max(row.reason.len());
                 for line in 0..height {
-                    let cell = |cells: &[String]| cells.get(line).map_or("", String::as_str).to_owned();
+                    let cell =
+                        |cells: &[String]| cells.get(line).map_or("", String::as_str).to_owned();
                     let kind = if line == 0 { row.kind } else { "" };
                     push_line(
                         &mut table,
-                        [&cell(&row.name), kind, &cell(&row.value), &cell(&row.reason)],
+                        [
+                            &cell(&row.name),
+                            kind,
+                            &cell(&row.value),
+                            &cell(&row.reason),
+                        ],
                         name_width,
                         value_width,
                     );
@@ -347,6 +379,7 @@ fn record_json(record: &DnsRecord) -> serde_json::Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::dns::records::RecordType;
@@ -390,7 +423,10 @@ mod tests {
     fn txt_is_split_at_255_octets() {
         let text = "x".repeat(600);
         let strings = unquote(&character_strings(&text));
-        assert_eq!(strings.iter().map(String::len).collect::<Vec<_>>(), vec![255, 255, 90]);
+        assert_eq!(
+            strings.iter().map(String::len).collect::<Vec<_>>(),
+            vec![255, 255, 90]
+        );
         assert_eq!(strings.concat(), text);
         assert_eq!(unquote(&character_strings(&"y".repeat(255))).len(), 1);
         assert_eq!(unquote(&character_strings(&"y".repeat(256))).len(), 2);
@@ -409,12 +445,18 @@ mod tests {
 
     #[test]
     fn zone_has_origin_ttl_reasons_and_absolute_names() {
-        let records = vec![txt("example.com", "v=spf1 mx -all"), txt("_dmarc.example.com", "v=DMARC1; p=none")];
+        let records = vec![
+            txt("example.com", "v=spf1 mx -all"),
+            txt("_dmarc.example.com", "v=DMARC1; p=none"),
+        ];
         let zone = to_zone(&domain(), &records, &[]);
         assert!(zone.contains("$ORIGIN example.com.\n$TTL 3600\n"), "{zone}");
-        assert!(zone.contains("\n; A test record\n_dmarc.example.com. 3600 IN TXT   \"v=DMARC1; p=none\"\n"));
-        assert!(zone.contains("\n; A test record\nexample.com.        3600 IN TXT   \"v=spf1 mx -all\"\n"));
-        assert!(!zone.contains("SOA"));
+        assert!(zone.contains(
+            "\n; A test record\n_dmarc.example.com. 3600 IN TXT   \"v=DMARC1; p=none\"\n"
+        ));
+        assert!(zone
+            .contains("\n; A test record\nexample.com.        3600 IN TXT   \"v=spf1 mx -all\"\n"));
+        assert!(!zone.contains("IN SOA"));
     }
 
     #[test]
@@ -427,9 +469,14 @@ mod tests {
             record: None,
         };
         let zone = to_zone(&domain(), &[outside], &[note]);
-        assert!(zone.contains("\n; mail.other.example. 3600 IN A     192.0.2.1\n"), "{zone}");
+        assert!(
+            zone.contains("\n; mail.other.example. 3600 IN A     192.0.2.1\n"),
+            "{zone}"
+        );
         assert!(zone.contains("; - set the PTR at the provider\n"));
-        assert!(zone.lines().all(|line| line.is_empty() || line.starts_with(';') || line.starts_with('$')));
+        assert!(zone
+            .lines()
+            .all(|line| line.is_empty() || line.starts_with(';') || line.starts_with('$')));
     }
 
     #[test]
@@ -445,11 +492,25 @@ mod tests {
     #[test]
     fn other_rdata_forms() {
         let target = DomainName::parse("mail.example.com").unwrap();
-        let srv = RecordValue::Srv { priority: 0, weight: 1, port: 465, target: Some(target.clone()) };
+        let srv = RecordValue::Srv {
+            priority: 0,
+            weight: 1,
+            port: 465,
+            target: Some(target.clone()),
+        };
         assert_eq!(rdata(&srv), "0 1 465 mail.example.com.");
-        let off = RecordValue::Srv { priority: 0, weight: 0, port: 0, target: None };
+        let off = RecordValue::Srv {
+            priority: 0,
+            weight: 0,
+            port: 0,
+            target: None,
+        };
         assert_eq!(rdata(&off), "0 0 0 .");
-        let caa = RecordValue::Caa { flags: 0, tag: "issue".to_owned(), value: "letsencrypt.org".to_owned() };
+        let caa = RecordValue::Caa {
+            flags: 0,
+            tag: "issue".to_owned(),
+            value: "letsencrypt.org".to_owned(),
+        };
         assert_eq!(rdata(&caa), "0 issue \"letsencrypt.org\"");
         assert_eq!(rdata(&RecordValue::Cname(target)), "mail.example.com.");
         assert_eq!(RecordValue::Txt("a\"b".to_owned()).text(), "a\"b");
@@ -459,16 +520,26 @@ mod tests {
     #[test]
     fn table_wraps_and_shows_unicode_names() {
         let idn = DomainName::parse("bücher.example").unwrap();
-        let mut record = txt("rsa1._domainkey.xn--bcher-kva.example", &format!("v=DKIM1; k=rsa; p={}", "A".repeat(392)));
+        let mut record = txt(
+            "rsa1._domainkey.xn--bcher-kva.example",
+            &format!("v=DKIM1; k=rsa; p={}", "A".repeat(392)),
+        );
         record.domain = idn;
         let table = to_table(&[record], &[]);
-        assert!(table.starts_with("bücher.example (xn--bcher-kva.example)\n"), "{table}");
+        assert!(
+            table.starts_with("bücher.example (xn--bcher-kva.example)\n"),
+            "{table}"
+        );
         assert!(table.contains("(rsa1._domainkey.bücher.example)"));
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines.len() > 4);
         let joined: String = lines[2..]
             .iter()
-            .map(|line| line.split_whitespace().find(|word| word.starts_with('A') || word.starts_with("p=")).unwrap_or(""))
+            .map(|line| {
+                line.split_whitespace()
+                    .find(|word| word.starts_with('A') || word.starts_with("p="))
+                    .unwrap_or("")
+            })
             .collect();
         assert!(joined.contains(&"A".repeat(300)), "{table}");
         assert!(lines.iter().all(|line| line.chars().count() <= 200));
@@ -485,7 +556,11 @@ mod tests {
 
     #[test]
     fn json_field_names() {
-        let note = Note { domain: domain(), message: "m".to_owned(), record: None };
+        let note = Note {
+            domain: domain(),
+            message: "m".to_owned(),
+            record: None,
+        };
         let value = to_json(&[txt("example.com", "v=spf1 mx -all")], &[note]);
         assert_eq!(
             value,

@@ -37,6 +37,8 @@ pub struct DomainContext {
     pub name: String,
     pub unicode: String,
     pub dkim: Vec<DkimContext>,
+    /// The RSA selector that seals ARC (RFC 8617 allows rsa-sha256 only).
+    pub arc_selector: Option<String>,
     pub dmarc_policy: String,
     pub mta_sts_mode: String,
     pub mta_sts_max_age: u32,
@@ -60,6 +62,8 @@ pub struct MailboxContext {
     pub password_hash: String,
     /// Quota in bytes, 0 for none.
     pub quota_bytes: u64,
+    /// Quota as Dovecot writes sizes (`2G`, `500M`, `1048577b`), empty for none.
+    pub quota_rule: String,
     pub name: String,
     pub enabled: bool,
 }
@@ -83,6 +87,7 @@ pub struct NetworkContext {
     pub ipv6_subnet: Option<String>,
     pub gateway: Ipv4Addr,
     pub resolver_address: Ipv4Addr,
+    pub offline_dns: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -105,15 +110,15 @@ pub struct PathsContext {
 pub struct RspamdContext {
     /// The controller password, hashed as `rspamadm pw` does.
     pub controller_password_hash: String,
+    /// The same in plain text, for Dovecot's Junk training (a 0600 file).
+    pub controller_password: String,
 }
 
 pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
     let config = input.config;
-    let subnet: Ipv4Net = config
-        .network
-        .subnet
-        .parse()
-        .map_err(|_| anyhow::anyhow!("network.subnet `{}` is not a subnet", config.network.subnet))?;
+    let subnet: Ipv4Net = config.network.subnet.parse().map_err(|_| {
+        anyhow::anyhow!("network.subnet `{}` is not a subnet", config.network.subnet)
+    })?;
     let ports = crate::config::PORT_NAMES
         .iter()
         .map(|port| {
@@ -148,6 +153,11 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
                         ),
                     })
                     .collect(),
+                arc_selector: domain
+                    .dkim
+                    .iter()
+                    .find(|selector| selector.algorithm == crate::config::DkimAlgorithm::Rsa)
+                    .map(|selector| selector.selector.clone()),
                 dmarc_policy: domain.dmarc.policy.as_str().to_owned(),
                 mta_sts_mode: domain.mta_sts.mode.as_str().to_owned(),
                 mta_sts_max_age: domain.mta_sts.max_age,
@@ -158,13 +168,17 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
             .mailboxes
             .iter()
             .map(|mailbox| {
-                let (local, domain) = mailbox.address.rsplit_once('@').unwrap_or((&mailbox.address, ""));
+                let (local, domain) = mailbox
+                    .address
+                    .rsplit_once('@')
+                    .unwrap_or((&mailbox.address, ""));
                 MailboxContext {
                     address: mailbox.address.clone(),
                     local: local.to_owned(),
                     domain: domain.to_owned(),
                     password_hash: mailbox.password_hash.clone(),
                     quota_bytes: mailbox.quota.map(|quota| quota.bytes()).unwrap_or(0),
+                    quota_rule: mailbox.quota.map(dovecot_size).unwrap_or_default(),
                     name: mailbox.name.clone().unwrap_or_default(),
                     enabled: mailbox.enabled,
                 }
@@ -185,6 +199,7 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
             ipv6_subnet: config.network.ipv6_subnet.clone(),
             gateway: Ipv4Addr::from(u32::from(subnet.network()) + 1),
             resolver_address: spec::resolver_address(subnet),
+            offline_dns: config.network.offline_dns,
         },
         ports,
         limits: LimitsContext {
@@ -204,8 +219,20 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
                 &input.secrets.rspamd_controller_password,
                 &derived_salt(&input.secrets.rspamd_controller_password),
             ),
+            controller_password: input.secrets.rspamd_controller_password.clone(),
         },
     })
+}
+
+/// A size in Dovecot's notation: binary units, `b` for plain bytes (a bare
+/// number would be read as kilobytes by quota rules).
+fn dovecot_size(size: crate::config::Size) -> String {
+    let bytes = size.bytes();
+    if bytes.is_multiple_of(1024) {
+        size.to_string()
+    } else {
+        format!("{bytes}b")
+    }
 }
 
 /// A salt derived from the (random, unique) secret, so that rendering is
@@ -222,7 +249,11 @@ fn postmaster(config: &Config) -> String {
     config
         .mailboxes
         .iter()
-        .find(|mailbox| mailbox.address.ends_with(&format!("@{}", config.primary_domain)))
+        .find(|mailbox| {
+            mailbox
+                .address
+                .ends_with(&format!("@{}", config.primary_domain))
+        })
         .or_else(|| config.mailboxes.first())
         .map(|mailbox| mailbox.address.clone())
         .unwrap_or_else(|| format!("postmaster@{}", config.primary_domain))
@@ -233,7 +264,11 @@ fn postmaster(config: &Config) -> String {
 /// `send_as` grants. RFC 5321 leaves this to policy; without it any user
 /// could forge any colleague's address.
 fn sender_logins(config: &Config) -> Vec<SenderLogin> {
-    let mailboxes: BTreeSet<&str> = config.mailboxes.iter().map(|m| m.address.as_str()).collect();
+    let mailboxes: BTreeSet<&str> = config
+        .mailboxes
+        .iter()
+        .map(|m| m.address.as_str())
+        .collect();
     let mut owners: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for mailbox in &config.mailboxes {
         owners
@@ -241,7 +276,10 @@ fn sender_logins(config: &Config) -> Vec<SenderLogin> {
             .or_default()
             .insert(mailbox.address.clone());
         for grant in &mailbox.send_as {
-            owners.entry(grant.clone()).or_default().insert(mailbox.address.clone());
+            owners
+                .entry(grant.clone())
+                .or_default()
+                .insert(mailbox.address.clone());
         }
     }
     for alias in &config.aliases {

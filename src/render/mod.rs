@@ -55,8 +55,13 @@ pub struct Rendered {
 /// Renders every file. Pure: the same input gives the same bytes.
 pub fn render(input: &RenderInput) -> anyhow::Result<Rendered> {
     let context = build_context(input)?;
-    let tera_context = tera::Context::from_serialize(&context)
-        .context("cannot prepare the template context")?;
+    // tera copies the whole context on every render, so each template gets
+    // only the top-level keys it names (5,000 mailboxes would otherwise be
+    // copied once per file and per domain).
+    let full = serde_json::to_value(&context).context("cannot prepare the template context")?;
+    let serde_json::Value::Object(full) = full else {
+        anyhow::bail!("the template context is not an object");
+    };
     let mut tera = tera::Tera::default();
     tera.autoescape_on(vec![".xml", ".html"]);
     let mut sources = Vec::new();
@@ -69,8 +74,11 @@ pub fn render(input: &RenderInput) -> anyhow::Result<Rendered> {
         .context("the compose template does not parse")?;
 
     let mut files = Vec::new();
-    for (name, _) in &sources {
-        let Some(output) = name.strip_suffix(".tera") else { continue };
+    for (name, source) in &sources {
+        let Some(output) = name.strip_suffix(".tera") else {
+            continue;
+        };
+        let tera_context = &context_for(source, &full)?;
         if output.contains("{domain}") {
             for domain in &context.domains {
                 let mut per_domain = tera_context.clone();
@@ -80,7 +88,7 @@ pub fn render(input: &RenderInput) -> anyhow::Result<Rendered> {
                 files.push(config_file(&path, text));
             }
         } else {
-            let text = render_one(&tera, name, &tera_context)?;
+            let text = render_one(&tera, name, tera_context)?;
             files.push(config_file(output, text));
         }
     }
@@ -125,6 +133,21 @@ fn compose_view(spec: &StackSpec, root: &Path) -> StackSpec {
     view
 }
 
+/// The part of the context that `source` refers to: every top-level key
+/// whose name appears in the template text.
+fn context_for(
+    source: &str,
+    full: &serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<tera::Context> {
+    let selected: serde_json::Map<String, serde_json::Value> = full
+        .iter()
+        .filter(|(key, _)| source.contains(key.as_str()))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    tera::Context::from_value(serde_json::Value::Object(selected))
+        .context("cannot prepare the template context")
+}
+
 fn render_one(tera: &tera::Tera, name: &str, context: &tera::Context) -> anyhow::Result<String> {
     tera.render(name, context).map_err(|error| {
         // tera's top-level message is only "Failed to render"; the cause is below.
@@ -167,7 +190,10 @@ fn apply_overrides(files: &mut Vec<RenderedFile>, overrides: &Overrides) {
     for (service, snippets) in overrides {
         for (relative, text) in snippets {
             let path = Path::new("config").join(service).join(relative);
-            let block = format!("\n# ---- from overrides/{service}/{} ----\n{text}", relative.display());
+            let block = format!(
+                "\n# ---- from overrides/{service}/{} ----\n{text}",
+                relative.display()
+            );
             match files.iter_mut().find(|file| file.path == path) {
                 Some(file) => file.contents.extend_from_slice(block.as_bytes()),
                 None => files.push(RenderedFile {
@@ -186,8 +212,10 @@ fn service_hashes(files: &[RenderedFile]) -> BTreeMap<String, String> {
     for service in SERVICE_ORDER {
         let prefix = Path::new("config").join(service);
         let mut hasher = Sha256::new();
-        let mut service_files: Vec<&RenderedFile> =
-            files.iter().filter(|file| file.path.starts_with(&prefix)).collect();
+        let mut service_files: Vec<&RenderedFile> = files
+            .iter()
+            .filter(|file| file.path.starts_with(&prefix))
+            .collect();
         service_files.sort_by(|a, b| a.path.cmp(&b.path));
         for file in service_files {
             hasher.update(file.path.to_string_lossy().as_bytes());
@@ -212,7 +240,11 @@ fn build_context_files(spec: &StackSpec) -> anyhow::Result<Vec<RenderedFile>> {
             out.entry(path.clone()).or_insert(RenderedFile {
                 path,
                 contents: file.contents.to_vec(),
-                mode: if file.executable { EXECUTABLE_MODE } else { FILE_MODE },
+                mode: if file.executable {
+                    EXECUTABLE_MODE
+                } else {
+                    FILE_MODE
+                },
             });
         }
     }
@@ -297,6 +329,7 @@ pub fn compare(generated: &Path, files: &[RenderedFile]) -> anyhow::Result<Diffe
 pub fn write(generated: &Path, files: &[RenderedFile]) -> anyhow::Result<WriteReport> {
     files::create_private_dir(generated, 0o700)?;
     let mut report = WriteReport::default();
+    let mut changed = Vec::new();
     for file in files {
         let path = generated.join(&file.path);
         if let Some(parent) = path.parent() {
@@ -304,12 +337,21 @@ pub fn write(generated: &Path, files: &[RenderedFile]) -> anyhow::Result<WriteRe
                 files::create_private_dir(parent, 0o700)?;
             }
         }
-        match files::write_if_changed(&path, &file.contents, file.mode)? {
+        match files::compare_file(&path, &file.contents, file.mode)? {
             WriteOutcome::Created => report.created.push(file.path.clone()),
             WriteOutcome::Updated => report.updated.push(file.path.clone()),
-            WriteOutcome::Unchanged => report.unchanged += 1,
+            WriteOutcome::Unchanged => {
+                report.unchanged += 1;
+                continue;
+            }
         }
+        changed.push((path, file));
     }
+    let entries: Vec<(&Path, &[u8], u32)> = changed
+        .iter()
+        .map(|(path, file)| (path.as_path(), file.contents.as_slice(), file.mode))
+        .collect();
+    files::write_batch_atomic(&entries)?;
     for stale in stale_files(generated, files)? {
         fs_err::remove_file(generated.join(&stale))?;
         report.removed.push(stale);
@@ -337,7 +379,10 @@ fn stale_files(generated: &Path, files: &[RenderedFile]) -> anyhow::Result<Vec<P
                 stack.push(path);
             } else if let Ok(relative) = path.strip_prefix(generated) {
                 let name = relative.to_string_lossy();
-                if !expected.contains(relative) && !name.starts_with(".mailctl-") && !name.starts_with("state") {
+                if !expected.contains(relative)
+                    && !name.starts_with(".mailctl-")
+                    && !name.starts_with("state")
+                {
                     stale.push(relative.to_owned());
                 }
             }
@@ -367,7 +412,10 @@ pub fn read_overrides(directory: &Path) -> anyhow::Result<Overrides> {
                         format!("override `{}` is not UTF-8 text", path.display())
                     })?;
                     let relative = path.strip_prefix(&base)?.to_owned();
-                    overrides.entry(service.to_owned()).or_default().insert(relative, text);
+                    overrides
+                        .entry(service.to_owned())
+                        .or_default()
+                        .insert(relative, text);
                 }
             }
         }

@@ -24,35 +24,52 @@ require_file() {
   [ -f "$1" ] || die "missing $1 (is the generated configuration mounted at $MAILCTL_CONFIG?)"
 }
 
-# put_file SRC DST MODE OWNER GROUP: replace DST atomically with a copy of SRC.
+# put_file SRC DST MODE OWNER GROUP: replace DST atomically with a copy of
+# SRC; an unchanged file is left in place (only its owner and mode are set).
 put_file() {
   local src=$1 dst=$2 mode=$3 owner=$4 group=$5 tmp
+  if [ -f "$dst" ] && cmp -s "$src" "$dst"; then
+    chown "$owner:$group" "$dst"
+    chmod "$mode" "$dst"
+    return 0
+  fi
   mkdir -p "$(dirname "$dst")"
   tmp="$(dirname "$dst")/.$(basename "$dst").mailctl-new"
   install -m "$mode" -o "$owner" -g "$group" "$src" "$tmp"
   mv -f "$tmp" "$dst"
 }
 
-# mirror_dir SRC DST DIRMODE FILEMODE OWNER GROUP: make DST an exact copy of
-# SRC (files removed from SRC disappear from DST). The new tree is built
-# beside DST and swapped in, so DST is never half-written.
+# mirror_dir SRC DST DIRMODE FILEMODE OWNER GROUP [KEEP-SUFFIX...]: make DST
+# hold exactly the files of SRC. Files are replaced one by one (each
+# atomically) and DST itself is never replaced: Rspamd, for one, keeps
+# reading the old directory after a reload if its inode changes. Files in
+# DST that SRC lacks are removed, except names ending in a KEEP-SUFFIX
+# (files the sync script generates, e.g. .lmdb or .svbin).
 mirror_dir() {
-  local src=$1 dst=$2 dmode=$3 fmode=$4 owner=$5 group=$6 new old
-  new="$dst.mailctl-new"
-  old="$dst.mailctl-old"
-  rm -rf "$new" "$old"
-  mkdir -p "$new"
+  local src=$1 dst=$2 dmode=$3 fmode=$4 owner=$5 group=$6
+  shift 6
+  local rel suffix keep
+  install -d -m "$dmode" -o "$owner" -g "$group" "$dst"
   if [ -d "$src" ]; then
-    cp -R "$src/." "$new/"
+    while IFS= read -r -d '' rel; do
+      install -d -m "$dmode" -o "$owner" -g "$group" "$dst/$rel"
+    done < <(cd "$src" && find . -mindepth 1 -type d -print0)
+    while IFS= read -r -d '' rel; do
+      put_file "$src/$rel" "$dst/$rel" "$fmode" "$owner" "$group"
+    done < <(cd "$src" && find . -type f -print0)
   fi
-  find "$new" -type d -exec chmod "$dmode" {} +
-  find "$new" -type f -exec chmod "$fmode" {} +
-  chown -R "$owner:$group" "$new"
-  if [ -e "$dst" ]; then
-    mv "$dst" "$old"
-  fi
-  mv "$new" "$dst"
-  rm -rf "$old"
+  while IFS= read -r -d '' rel; do
+    [ -e "$src/$rel" ] && continue
+    keep=0
+    for suffix in "$@"; do
+      case "$rel" in *"$suffix") keep=1 ;; esac
+    done
+    [ $keep = 1 ] || rm -f "$dst/$rel"
+  done < <(cd "$dst" && find . -type f -print0)
+  # Directories that SRC no longer has (deepest first).
+  while IFS= read -r -d '' rel; do
+    [ -d "$src/$rel" ] || rmdir "$dst/$rel" 2>/dev/null || true
+  done < <(cd "$dst" && find . -mindepth 1 -depth -type d -print0)
 }
 
 # put_certs DIR OWNER GROUP KEYMODE: copy fullchain.pem and privkey.pem.

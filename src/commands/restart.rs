@@ -1,0 +1,75 @@
+//! `mailctl restart [SERVICE]`: restart one service's container, or every
+//! service's in dependency order, waiting for each to be healthy again. It
+//! does not apply configuration changes: that is `mailctl up`'s job.
+
+use std::time::Duration;
+
+use super::up::{container_for, desired_stack, report_failures, unknown_service};
+use super::Global;
+use crate::cli::RestartArgs;
+use crate::docker::progress::Progress;
+use crate::docker::{self, Docker};
+use crate::error::user_error;
+use crate::output;
+use crate::plan::{self, dependency_order, Action};
+use crate::project::Project;
+
+pub fn run(global: &Global, args: &RestartArgs) -> anyhow::Result<()> {
+    let project = Project::new(&global.dir)?;
+    let config = project.load_config()?;
+    let _lock = project.lock()?;
+    let spec = desired_stack(&project, &config)?;
+    let services: Vec<&crate::spec::ServiceSpec> = match &args.service {
+        Some(name) => vec![spec
+            .service(name)
+            .ok_or_else(|| unknown_service(name, &spec))?],
+        None => dependency_order(&spec.services),
+    };
+    let timeout = Duration::from_secs(args.timeout);
+    docker::block_on(async {
+        let docker = Docker::connect().await?;
+        let observed = docker.observe(&spec.project).await?;
+        let plan = plan::plan(&spec, &observed);
+        let progress = Progress::new();
+        let mut failures = Vec::new();
+        for service in services {
+            let Some(container) = container_for(&observed, service) else {
+                return Err(user_error(
+                    format!("`{}` has no container to restart", service.name),
+                    "start the stack with `mailctl up`",
+                ));
+            };
+            if let Some(step) = plan.step(&service.name) {
+                if matches!(step.action, Action::Recreate { .. }) {
+                    output::warning(format!(
+                        "`{}` runs an older configuration than mailctl.yaml; `mailctl up` applies the new one",
+                        service.name
+                    ));
+                }
+            }
+            let task = progress.task(&service.name);
+            task.message("restarting");
+            docker
+                .restart(&container.id, service.stop_grace_seconds)
+                .await?;
+            if let Err(failure) = docker::wait_healthy(
+                &docker,
+                &service.name,
+                &container.id,
+                timeout,
+                &task,
+                "restarted",
+            )
+            .await
+            {
+                failures.push(failure);
+                break;
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(report_failures(failures))
+        }
+    })?
+}

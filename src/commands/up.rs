@@ -1,0 +1,419 @@
+//! `mailctl up`: render what changed, make sure a certificate exists, build
+//! missing images, ensure the network and volumes, then apply the plan in
+//! dependency order and wait until every service is healthy. `--dry-run`
+//! prints what would happen and changes nothing. Also holds the helpers the
+//! other lifecycle commands share (loading the stack, endpoints).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::render::render_in_memory;
+use super::Global;
+use crate::cli::UpArgs;
+use crate::config::{Config, TlsMode};
+use crate::docker::progress::Progress;
+use crate::docker::{self, ApplyOptions, Docker, ImageWork, ServiceFailure};
+use crate::error::user_error;
+use crate::output;
+use crate::plan::{self, Observed, ObservedContainer, Plan};
+use crate::project::Project;
+use crate::render::{self, Rendered};
+use crate::spec::{ServiceSpec, StackSpec};
+use crate::tls;
+
+pub fn run(global: &Global, args: &UpArgs) -> anyhow::Result<()> {
+    let project = Project::new(&global.dir)?;
+    let config = project.load_config()?;
+    let _lock = project.lock()?;
+    let rendered = render_in_memory(&project, &config)?;
+    if args.dry_run {
+        return docker::block_on(dry_run(global, &project, &config, &rendered))?;
+    }
+
+    let report = render::write(&project.generated_dir(), &rendered.files)?;
+    if report.changed() {
+        let services = report.changed_services();
+        output::status(format!(
+            "rendered: {} file(s) created, {} updated, {} removed{}",
+            report.created.len(),
+            report.updated.len(),
+            report.removed.len(),
+            if services.is_empty() {
+                String::new()
+            } else {
+                format!(" (configuration of {})", services.join(", "))
+            }
+        ));
+    }
+    let mut warnings = ensure_certificate(&project, &config)?;
+    warnings.extend(configuration_warnings(&config));
+    let options = ApplyOptions {
+        health_timeout: Duration::from_secs(args.timeout),
+    };
+    docker::block_on(up(global, &config, &rendered.spec, options, warnings))?
+}
+
+async fn up(
+    global: &Global,
+    config: &Config,
+    spec: &StackSpec,
+    options: ApplyOptions,
+    warnings: Vec<String>,
+) -> anyhow::Result<()> {
+    let docker = Docker::connect().await?;
+    let progress = Progress::new();
+
+    let images = docker.missing_images(spec).await?;
+    if !images.is_empty() {
+        output::status(format!("{} image(s) to build or pull", images.len()));
+    }
+    docker.ensure_images(&images, &progress).await?;
+    if docker.ensure_network(spec).await? {
+        output::status(format!(
+            "created network `{}` ({})",
+            spec.network.name, spec.network.subnet
+        ));
+    }
+    for volume in docker.ensure_volumes(spec).await? {
+        output::status(format!("created volume `{volume}`"));
+    }
+
+    let observed = docker.observe(&spec.project).await?;
+    let plan = plan::plan(spec, &observed);
+    if plan.is_empty() {
+        output::status(format!(
+            "nothing to do: all {} services are up to date (no container created, recreated or started)",
+            spec.services.len()
+        ));
+    } else {
+        for step in plan.changes() {
+            output::status(format!("plan: {}", plan_line(step)));
+        }
+    }
+
+    let failures = docker::apply(&docker, spec, &plan, options, &progress).await?;
+    if !failures.is_empty() {
+        return Err(report_failures(failures));
+    }
+
+    let endpoints = endpoints(config, spec);
+    if global.json {
+        output::json(&json!({
+            "project": spec.project,
+            "changed": !plan.is_empty(),
+            "plan": plan,
+            "endpoints": endpoints.iter().map(|endpoint| json!({
+                "name": endpoint.name,
+                "service": endpoint.service,
+                "address": endpoint.address,
+            })).collect::<Vec<_>>(),
+            "warnings": warnings,
+        }))?;
+    } else {
+        output::status(format!(
+            "stack `{}` is up: {} services healthy",
+            spec.project,
+            spec.services.len()
+        ));
+        for endpoint in &endpoints {
+            output::data(format!("{:<12} {}", endpoint.name, endpoint.address));
+        }
+    }
+    for warning in &warnings {
+        output::warning(warning);
+    }
+    Ok(())
+}
+
+/// Prints what `up` would do, on stdout (or as JSON), and changes nothing.
+async fn dry_run(
+    global: &Global,
+    project: &Project,
+    config: &Config,
+    rendered: &Rendered,
+) -> anyhow::Result<()> {
+    let spec = &rendered.spec;
+    let difference = render::compare(&project.generated_dir(), &rendered.files)?;
+    let mut files: Vec<String> = difference
+        .missing
+        .iter()
+        .chain(difference.changed.iter().map(|(path, _, _)| path))
+        .map(|path| format!("generated/{}", path.display()))
+        .collect();
+    files.extend(
+        difference
+            .stale
+            .iter()
+            .map(|path| format!("generated/{} (remove)", path.display())),
+    );
+    let certificate = certificate_missing(project, config);
+
+    let docker = Docker::connect().await?;
+    let images = docker.missing_images(spec).await?;
+    let network = !docker.network_exists(&spec.network.name).await?;
+    let volumes = docker.missing_volumes(spec).await?;
+    let observed = docker.observe(&spec.project).await?;
+    let plan = plan::plan(spec, &observed);
+
+    if global.json {
+        return output::json(&json!({
+            "project": spec.project,
+            "files": files,
+            "certificate": certificate,
+            "images": images.iter().map(|work| match work {
+                ImageWork::Build { service, reference } => json!({"action": "build", "service": service, "image": reference}),
+                ImageWork::Pull { service, reference } => json!({"action": "pull", "service": service, "image": reference}),
+            }).collect::<Vec<_>>(),
+            "network": network.then(|| spec.network.name.clone()),
+            "volumes": volumes,
+            "plan": plan,
+        }));
+    }
+    let mut lines = Vec::new();
+    for file in &files {
+        lines.push(format!("render    {file}"));
+    }
+    if certificate {
+        lines.push(format!(
+            "create    certificate  self-signed, in {}",
+            project.live_certs_dir().display()
+        ));
+    }
+    for work in &images {
+        lines.push(work.to_string());
+    }
+    if network {
+        lines.push(format!(
+            "create    network   {} ({})",
+            spec.network.name, spec.network.subnet
+        ));
+    }
+    for volume in &volumes {
+        lines.push(format!("create    volume    {volume}"));
+    }
+    let nothing_else = lines.is_empty();
+    if nothing_else && plan.is_empty() {
+        output::data("nothing to do: every service is up to date");
+        return Ok(());
+    }
+    for step in &plan.steps {
+        lines.push(plan_line(step));
+    }
+    output::data(lines.join("\n"));
+    output::status("dry run: nothing was changed");
+    Ok(())
+}
+
+fn plan_line(step: &plan::Step) -> String {
+    Plan {
+        steps: vec![step.clone()],
+    }
+    .to_string()
+    .trim_end()
+    .to_owned()
+}
+
+/// True when `up` would create a certificate.
+fn certificate_missing(project: &Project, _config: &Config) -> bool {
+    let live = project.live_certs_dir();
+    !(live.join(tls::CERTIFICATE_FILE).exists() && live.join(tls::KEY_FILE).exists())
+}
+
+/// Makes sure `certs/live` holds a certificate: a self-signed one in
+/// self-signed mode, and a temporary one otherwise (the services need one to
+/// start, and ACME's HTTP-01 needs `web` running). Returns warnings.
+fn ensure_certificate(project: &Project, config: &Config) -> anyhow::Result<Vec<String>> {
+    let names = tls::certificate_names(config);
+    let created = tls::ensure_self_signed(&project.live_certs_dir(), &names)?;
+    let mut warnings = Vec::new();
+    match config.tls.mode {
+        TlsMode::SelfSigned => {
+            if created {
+                output::status(format!("created a self-signed certificate for {}", names.join(", ")));
+            }
+            warnings.push(
+                "TLS uses a self-signed certificate: mail clients will warn and other servers cannot verify it; set `tls.mode: letsencrypt` in mailctl.yaml for production".to_owned(),
+            );
+        }
+        TlsMode::Letsencrypt if created => warnings.push(
+            "no certificate yet: the services use a temporary self-signed one; run `mailctl cert issue` now that `web` answers ACME challenges".to_owned(),
+        ),
+        TlsMode::Custom if created => warnings.push(format!(
+            "no certificate in `{}`: the services use a temporary self-signed one; put your chain in `{}` and key in `{}` there",
+            project.live_certs_dir().display(),
+            tls::CERTIFICATE_FILE,
+            tls::KEY_FILE
+        )),
+        _ => {}
+    }
+    Ok(warnings)
+}
+
+fn configuration_warnings(config: &Config) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if !config.network.bind.is_empty()
+        && config
+            .network
+            .bind
+            .iter()
+            .all(|address| address.is_loopback())
+    {
+        warnings.push(format!(
+            "ports are published on {} only: other hosts cannot reach this server",
+            config
+                .network
+                .bind
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if let Some(port) = config.ports.smtp.number().filter(|port| *port != 25) {
+        warnings.push(format!(
+            "smtp is published on port {port}: other mail servers deliver only to port 25"
+        ));
+    }
+    warnings
+}
+
+/// A published port as a user reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub name: String,
+    pub service: String,
+    pub address: String,
+}
+
+/// `host:port` for each published port name: the bind address, or the
+/// server's hostname when it binds every address.
+pub fn endpoints(config: &Config, spec: &StackSpec) -> Vec<Endpoint> {
+    let mut endpoints = Vec::new();
+    for service in &spec.services {
+        for port in &service.ports {
+            let host = match port.host_ip {
+                address if address.is_unspecified() => config.hostname.clone(),
+                IpAddr::V6(address) => format!("[{address}]"),
+                IpAddr::V4(address) => address.to_string(),
+            };
+            endpoints.push(Endpoint {
+                name: port.name.clone(),
+                service: service.name.clone(),
+                address: format!("{host}:{}", port.host_port),
+            });
+        }
+    }
+    endpoints
+}
+
+/// The desired stack, rendered in memory.
+pub fn desired_stack(project: &Project, config: &Config) -> anyhow::Result<StackSpec> {
+    Ok(render_in_memory(project, config)?.spec)
+}
+
+/// The container serving `service`: the one with the spec's name, or any
+/// with the service's label.
+pub fn container_for<'a>(
+    observed: &'a Observed,
+    service: &ServiceSpec,
+) -> Option<&'a ObservedContainer> {
+    let candidates = || {
+        observed
+            .containers
+            .iter()
+            .filter(|container| container.service.as_deref() == Some(service.name.as_str()))
+    };
+    candidates()
+        .find(|container| container.name == service.container_name)
+        .or_else(|| candidates().next())
+}
+
+/// The error for a named service that is not part of the stack.
+pub fn unknown_service(name: &str, spec: &StackSpec) -> anyhow::Error {
+    let names: Vec<&str> = spec
+        .services
+        .iter()
+        .map(|service| service.name.as_str())
+        .collect();
+    user_error(
+        format!("there is no service `{name}` in this stack"),
+        format!("the services are: {}", names.join(", ")),
+    )
+}
+
+/// Prints each failed service's health output and log, and returns the
+/// summary error.
+pub fn report_failures(failures: Vec<ServiceFailure>) -> anyhow::Error {
+    let failed: Vec<&ServiceFailure> = failures.iter().filter(|failure| !failure.skipped).collect();
+    let skipped: Vec<String> = failures
+        .iter()
+        .filter(|failure| failure.skipped)
+        .map(|failure| failure.service.clone())
+        .collect();
+    // A single Docker error (e.g. a port in use) keeps its own message and hint.
+    if failed.len() == 1 && failed[0].log.is_empty() && failed[0].last_health.is_none() {
+        if let Some(failure) = failures.into_iter().find(|failure| !failure.skipped) {
+            if !skipped.is_empty() {
+                output::status(format!(
+                    "not started because `{}` failed: {}",
+                    failure.service,
+                    skipped.join(", ")
+                ));
+            }
+            return failure.error;
+        }
+        return anyhow::anyhow!("a service failed");
+    }
+    for failure in &failed {
+        let mut block = format!("error: {:#}", failure.error);
+        if failure.last_health.is_none() && !failure.log.is_empty() {
+            block.push_str(
+                "\n  no health check result yet (the container restarted or just started)",
+            );
+        }
+        if let Some((code, text)) = &failure.last_health {
+            block.push_str(&format!("\n  last health check (exit {code}):"));
+            if text.is_empty() {
+                block.push_str(" no output");
+            }
+            for line in text.lines() {
+                block.push_str(&format!("\n    {line}"));
+            }
+        }
+        if !failure.log.is_empty() {
+            block.push_str(&format!(
+                "\n  last {} log line(s) of `{}`:",
+                failure.log.len(),
+                failure.service
+            ));
+            for line in &failure.log {
+                block.push_str(&format!("\n    | {line}"));
+            }
+        }
+        eprintln!("{block}");
+    }
+    let names: Vec<String> = failed
+        .iter()
+        .map(|failure| format!("`{}`", failure.service))
+        .collect();
+    let mut message = format!(
+        "{} service(s) did not become healthy: {}",
+        failed.len(),
+        names.join(", ")
+    );
+    if !skipped.is_empty() {
+        message.push_str(&format!("; not started: {}", skipped.join(", ")));
+    }
+    let first = failed
+        .first()
+        .map(|failure| failure.service.as_str())
+        .unwrap_or("smtp");
+    user_error(
+        message,
+        format!(
+            "see the health output and logs above (`mailctl logs {first}` shows more), fix the cause, then run `mailctl up` again"
+        ),
+    )
+}

@@ -1,0 +1,631 @@
+//! End-to-end lifecycle against the real Docker daemon with the real
+//! `mailctl` binary: init → up --dry-run → up (port taken) → up → status →
+//! up (no-op) → one changed service → down/up keeps volumes → down --volumes.
+//! One stack, built once, in one test function (so the steps run in order
+//! and never in parallel); a guard removes everything the project made, even
+//! when a step fails. Creates `debian:bookworm-slim` first when it is missing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_mailctl");
+const PORT_NAMES: [&str; 8] = [
+    "smtp",
+    "submissions",
+    "submission",
+    "imaps",
+    "pop3s",
+    "sieve",
+    "http",
+    "https",
+];
+
+/// Runs `mailctl -C <dir> <args>` with stdin closed (no terminal).
+fn mailctl(dir: &Path, args: &[&str]) -> Output {
+    mailctl_with_env(dir, args, &[])
+}
+
+fn mailctl_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(BINARY);
+    command
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env_remove("MAILCTL_DIR")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("cannot run mailctl")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "exit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_success(output: &Output, what: &str) {
+    assert!(output.status.success(), "{what} failed\n{}", text(output));
+}
+
+/// `docker <args>` and its stdout; panics when docker fails.
+fn docker(args: &[&str]) -> String {
+    let output = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("cannot run docker");
+    assert!(
+        output.status.success(),
+        "docker {args:?} failed\n{}",
+        text(&output)
+    );
+    stdout(&output)
+}
+
+fn lines(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Container name → id for the project's containers.
+fn containers(project: &str) -> BTreeMap<String, String> {
+    docker(&[
+        "ps",
+        "-a",
+        "--no-trunc",
+        "--filter",
+        &format!("label=mailctl.project={project}"),
+        "--format",
+        "{{.Names}} {{.ID}}",
+    ])
+    .lines()
+    .filter_map(|line| line.split_once(' '))
+    .map(|(name, id)| (name.to_owned(), id.to_owned()))
+    .collect()
+}
+
+fn networks(project: &str) -> Vec<String> {
+    lines(&docker(&[
+        "network",
+        "ls",
+        "--filter",
+        &format!("label=mailctl.project={project}"),
+        "--format",
+        "{{.Name}}",
+    ]))
+}
+
+fn volumes(project: &str) -> Vec<String> {
+    lines(&docker(&[
+        "volume",
+        "ls",
+        "--filter",
+        &format!("label=mailctl.project={project}"),
+        "--format",
+        "{{.Name}}",
+    ]))
+}
+
+/// Creates `debian:bookworm-slim` with the repository's bootstrap script
+/// when the daemon lacks it (no registry is reachable here).
+fn ensure_base_image() {
+    let present = Command::new("docker")
+        .args(["image", "inspect", "debian:bookworm-slim"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("cannot run docker");
+    if present.success() {
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/bootstrap-base-image.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("cannot run the bootstrap script");
+    assert!(
+        output.status.success(),
+        "bootstrap-base-image.sh failed\n{}",
+        text(&output)
+    );
+}
+
+/// Eight distinct free TCP ports on 127.0.0.1, chosen by the kernel.
+fn free_ports() -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..PORT_NAMES.len())
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("cannot bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|listener| listener.local_addr().unwrap().port())
+        .collect()
+}
+
+/// A /24 that no Docker network uses yet.
+fn free_subnet() -> String {
+    let ids = docker(&["network", "ls", "-q"]);
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    let used = if ids.is_empty() {
+        String::new()
+    } else {
+        let mut args = vec![
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+        ];
+        args.extend(ids);
+        docker(&args)
+    };
+    let start = std::process::id() % 200;
+    (0..200)
+        .map(|offset| format!("10.213.{}.0/24", (start + offset) % 200 + 20))
+        .find(|subnet| !used.contains(subnet.as_str()))
+        .expect("no free test subnet")
+}
+
+/// Removes everything the project made when the test ends, however it ends.
+struct Cleanup {
+    dir: PathBuf,
+    project: String,
+    temporary: Option<tempfile::TempDir>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if std::env::var_os("MAILCTL_TEST_KEEP").is_some() {
+            eprintln!(
+                "MAILCTL_TEST_KEEP set: leaving project `{}` in {}",
+                self.project,
+                self.dir.display()
+            );
+            if let Some(temporary) = self.temporary.take() {
+                let _ = temporary.keep();
+            }
+            return;
+        }
+        let output = mailctl(&self.dir, &["down", "--volumes", "--yes"]);
+        if !output.status.success() {
+            eprintln!(
+                "cleanup: `mailctl down --volumes --yes` failed\n{}",
+                text(&output)
+            );
+        }
+        // Belt and braces: whatever still carries the label goes too.
+        let quiet = |args: &[&str]| {
+            let _ = Command::new("docker")
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        };
+        for (_, id) in containers(&self.project) {
+            quiet(&["rm", "-f", "-v", &id]);
+        }
+        for network in networks(&self.project) {
+            quiet(&["network", "rm", &network]);
+        }
+        for volume in volumes(&self.project) {
+            quiet(&["volume", "rm", "-f", &volume]);
+        }
+    }
+}
+
+/// A fresh project (`mailctl init`) with unique name, ports and subnet.
+fn new_project(prefix: &str) -> (Cleanup, BTreeMap<&'static str, u16>) {
+    let temporary = tempfile::tempdir().unwrap();
+    let dir = temporary.path().join("project");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let project = format!("{prefix}{}x{}", std::process::id(), nanos % 100_000);
+    let ports: BTreeMap<&'static str, u16> = PORT_NAMES.iter().copied().zip(free_ports()).collect();
+    let subnet = free_subnet();
+    let mut args: Vec<String> = [
+        "init",
+        "--hostname",
+        "mail.example.test",
+        "--domain",
+        "example.test",
+        "--domain",
+        "example.org",
+        "--admin",
+        "admin@example.test",
+        "--tls",
+        "self-signed",
+        "--bind",
+        "127.0.0.1",
+        "--subnet",
+        &subnet,
+        "--name",
+        &project,
+        "--yes",
+    ]
+    .iter()
+    .map(|arg| (*arg).to_owned())
+    .collect();
+    for (name, port) in &ports {
+        args.push("--port".to_owned());
+        args.push(format!("{name}={port}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = mailctl(&dir, &args);
+    assert_success(&output, "mailctl init");
+    (
+        Cleanup {
+            dir,
+            project,
+            temporary: Some(temporary),
+        },
+        ports,
+    )
+}
+
+#[test]
+fn docker_unreachable_is_reported_with_a_hint() {
+    let temporary = tempfile::tempdir().unwrap();
+    let dir = temporary.path().join("project");
+    let output = mailctl(
+        &dir,
+        &[
+            "init",
+            "--hostname",
+            "mail.example.test",
+            "--domain",
+            "example.test",
+            "--admin",
+            "admin@example.test",
+            "--tls",
+            "self-signed",
+            "--name",
+            "unreachable",
+            "--yes",
+        ],
+    );
+    assert_success(&output, "mailctl init");
+    for command in [
+        vec!["up", "--dry-run"],
+        vec!["up"],
+        vec!["status"],
+        vec!["down"],
+    ] {
+        let output = mailctl_with_env(&dir, &command, &[("DOCKER_HOST", "unix:///nonexistent")]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{command:?}\n{}",
+            text(&output)
+        );
+        let err = stderr(&output);
+        assert!(
+            err.contains("cannot reach the Docker daemon at `unix:///nonexistent`"),
+            "{command:?}\n{err}"
+        );
+        assert!(
+            err.contains("is the Docker daemon installed and running"),
+            "{command:?}\n{err}"
+        );
+        assert!(stdout(&output).is_empty(), "{command:?}\n{}", text(&output));
+    }
+}
+
+/// One stack at a time: the tests of this file never overlap.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The real stack: mailctl's images built from `compose/images/`, their
+/// own health checks, the rendered configuration.
+#[test]
+fn lifecycle() {
+    let _serial = serial();
+    ensure_base_image();
+    let (project, ports) = new_project("lc");
+    lifecycle_steps(&project, &ports);
+}
+
+/// The same steps with every service overridden (`images:`) by a tiny image
+/// whose health check always passes: tests mailctl's Docker side (plan,
+/// apply, health waits, idempotence, down) independently of the mail software.
+#[test]
+fn lifecycle_mechanics_with_stub_images() {
+    let _serial = serial();
+    ensure_base_image();
+    let image = ensure_stub_image();
+    let (project, ports) = new_project("ls");
+    let config = project.dir.join("mailctl.yaml");
+    let mut yaml = std::fs::read_to_string(&config).unwrap();
+    yaml.push_str("images:\n");
+    for service in ["resolver", "redis", "antispam", "imap", "smtp", "web"] {
+        yaml.push_str(&format!("  {service}: {image}\n"));
+    }
+    std::fs::write(&config, yaml).unwrap();
+    lifecycle_steps(&project, &ports);
+}
+
+/// A local image that runs until SIGTERM and whose health command (under
+/// either name the spec has used) always passes.
+fn ensure_stub_image() -> &'static str {
+    const IMAGE: &str = "mailctl-test-stub:2";
+    let present = Command::new("docker")
+        .args(["image", "inspect", IMAGE])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("cannot run docker");
+    if !present.success() {
+        let dockerfile = "FROM debian:bookworm-slim\n\
+RUN printf '#!/bin/sh\\nexit 0\\n' > /usr/local/bin/mailctl-health \\\n\
+    && chmod 0755 /usr/local/bin/mailctl-health \\\n\
+    && ln -s mailctl-health /usr/local/bin/mailctl-healthcheck\n\
+CMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; echo stub up; while :; do sleep 1; done\"]\n";
+        let mut child = Command::new("docker")
+            .args(["build", "-t", IMAGE, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot run docker build");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(dockerfile.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "cannot build the stub image\n{}",
+            text(&output)
+        );
+    }
+    IMAGE
+}
+
+/// The whole lifecycle on one project; panics at the first step that fails.
+fn lifecycle_steps(project: &Cleanup, ports: &BTreeMap<&'static str, u16>) {
+    let dir = project.dir.clone();
+    let name = project.project.clone();
+
+    // 1. `up --dry-run` prints the plan and creates nothing.
+    let output = mailctl(&dir, &["up", "--dry-run"]);
+    assert_success(&output, "up --dry-run");
+    let plan = stdout(&output);
+    for service in ["resolver", "redis", "antispam", "imap", "smtp", "web"] {
+        assert!(
+            plan.contains(&format!("create    {service:<9} {name}-{service}-1")),
+            "{plan}"
+        );
+    }
+    assert!(
+        plan.contains(&format!("create    network   {name}_mail")),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!("create    volume    {name}_mail")),
+        "{plan}"
+    );
+    let output = mailctl(&dir, &["up", "--dry-run", "--json"]);
+    assert_success(&output, "up --dry-run --json");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let steps = json["plan"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 6, "{json:#}");
+    assert!(
+        steps.iter().all(|step| step["action"] == "create"),
+        "{json:#}"
+    );
+    assert!(containers(&name).is_empty());
+    assert!(networks(&name).is_empty());
+    assert!(volumes(&name).is_empty());
+
+    // 2. A taken port fails `web`'s start with the port and its holder named;
+    //    the network and volumes exist by then.
+    let http = ports["http"];
+    let blocker = TcpListener::bind(("127.0.0.1", http)).unwrap();
+    let output = mailctl(&dir, &["up", "--timeout", "240"]);
+    assert!(
+        !output.status.success(),
+        "up with a taken port succeeded\n{}",
+        text(&output)
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("port {http} on 127.0.0.1 is in use")),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "{}",
+        text(&output)
+    );
+    drop(blocker);
+    assert_eq!(networks(&name), vec![format!("{name}_mail")]);
+    let network_labels = docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{json .Labels}} {{range .IPAM.Config}}{{.Subnet}}{{end}}",
+        &format!("{name}_mail"),
+    ]);
+    assert!(
+        network_labels.contains(&format!("\"com.docker.compose.project\":\"{name}\"")),
+        "{network_labels}"
+    );
+    assert!(
+        network_labels.contains("\"com.docker.compose.network\":\"mail\""),
+        "{network_labels}"
+    );
+    let mut expected_volumes: Vec<String> = ["acme", "mail", "queue", "redis", "rspamd"]
+        .iter()
+        .map(|key| format!("{name}_{key}"))
+        .collect();
+    expected_volumes.sort();
+    assert_eq!(volumes(&name), expected_volumes);
+
+    // 3. `up` brings every service to healthy (web: start the created container).
+    let output = mailctl(&dir, &["up", "--timeout", "240"]);
+    assert_success(&output, "up");
+    let out = stdout(&output);
+    assert!(
+        out.contains(&format!("smtp         127.0.0.1:{}", ports["smtp"])),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        out.contains(&format!("https        127.0.0.1:{}", ports["https"])),
+        "{}",
+        text(&output)
+    );
+
+    // 4. `status --json`: six running, healthy services.
+    let output = mailctl(&dir, &["status", "--json"]);
+    assert_success(&output, "status --json");
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let services = status.as_array().unwrap();
+    assert_eq!(services.len(), 6, "{status:#}");
+    for service in services {
+        assert_eq!(service["state"], "running", "{status:#}");
+        assert_eq!(service["health"], "healthy", "{status:#}");
+    }
+    let smtp = services
+        .iter()
+        .find(|service| service["service"] == "smtp")
+        .unwrap();
+    assert!(
+        smtp["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|port| port["name"] == "smtp" && port["host_port"] == ports["smtp"]),
+        "{status:#}"
+    );
+
+    // 5. A second `up` changes nothing.
+    let before = containers(&name);
+    assert_eq!(before.len(), 6);
+    let output = mailctl(&dir, &["up"]);
+    assert_success(&output, "second up");
+    assert!(
+        stderr(&output).contains("nothing to do"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        containers(&name),
+        before,
+        "the second up replaced containers"
+    );
+    let output = mailctl(&dir, &["up", "--dry-run"]);
+    assert_success(&output, "up --dry-run on a running stack");
+    assert!(
+        stdout(&output).contains("nothing to do"),
+        "{}",
+        text(&output)
+    );
+
+    // 6. One service's configuration changes: only it is recreated.
+    let overrides = dir.join("overrides/redis");
+    std::fs::create_dir_all(&overrides).unwrap();
+    std::fs::write(
+        overrides.join("mailctl-test.conf"),
+        "# changes redis's configuration hash only\n",
+    )
+    .unwrap();
+    let output = mailctl(&dir, &["up", "--dry-run"]);
+    assert_success(&output, "up --dry-run after an override");
+    assert!(
+        stdout(&output).contains("recreate  redis"),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        stdout(&output).contains("(configuration changed)"),
+        "{}",
+        text(&output)
+    );
+    let output = mailctl(&dir, &["up", "--timeout", "240"]);
+    assert_success(&output, "up after an override");
+    let after = containers(&name);
+    for (container, id) in &before {
+        if container.ends_with("-redis-1") {
+            assert_ne!(after.get(container), Some(id), "redis was not recreated");
+        } else {
+            assert_eq!(
+                after.get(container),
+                Some(id),
+                "{container} was recreated too"
+            );
+        }
+    }
+
+    // 7. `down` keeps the volumes and the mail in them; `up` brings them back.
+    let redis = format!("{name}-redis-1");
+    docker(&[
+        "exec",
+        "-u",
+        "0",
+        &redis,
+        "sh",
+        "-c",
+        "echo kept > /data/mailctl-test-marker",
+    ]);
+    let output = mailctl(&dir, &["down"]);
+    assert_success(&output, "down");
+    assert!(containers(&name).is_empty(), "down left containers");
+    assert!(networks(&name).is_empty(), "down left the network");
+    assert_eq!(volumes(&name), expected_volumes, "down removed volumes");
+    let output = mailctl(&dir, &["up", "--timeout", "240"]);
+    assert_success(&output, "up after down");
+    assert_eq!(
+        docker(&["exec", &redis, "cat", "/data/mailctl-test-marker"]).trim(),
+        "kept"
+    );
+
+    // 8. `down --volumes` needs `--yes` without a terminal.
+    let output = mailctl(&dir, &["down", "--volumes"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(stderr(&output).contains("--yes"), "{}", text(&output));
+    assert_eq!(
+        containers(&name).len(),
+        6,
+        "a refused down --volumes removed containers"
+    );
+
+    // 9. `down --volumes --yes` leaves nothing with the project's label.
+    let output = mailctl(&dir, &["down", "--volumes", "--yes"]);
+    assert_success(&output, "down --volumes --yes");
+    assert!(containers(&name).is_empty());
+    assert!(networks(&name).is_empty());
+    assert!(volumes(&name).is_empty());
+}
