@@ -190,25 +190,4 @@ mod tests {
         assert_eq!(parts[2].len(), 32);
         assert_eq!(parts[3].len(), 52);
     }
-
-    /// Prints hashes for checking against a real `rspamadm pw -c`:
-    /// `cargo test rspamd_password::tests::print -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn print() {
-        let cases = [
-            ("x", vec![0u8; SALT_LEN]),
-            ("hunter2", (0u8..20).collect()),
-            ("correct horse battery staple", vec![0xffu8; SALT_LEN]),
-            ("pässwörd-ünïcode", (100u8..120).collect()),
-            (
-                "a-very-long-password-that-is-longer-than-sixty-four-bytes-0123456789abcdef",
-                (7u8..27).map(|b| b.wrapping_mul(37)).collect(),
-            ),
-        ];
-        for (password, salt) in cases {
-            println!("KAT\t{password}\t{}", hash(password, &salt));
-        }
-        println!("KAT\trandom-one\t{}", hash_random("random-one"));
-    }
 }
