@@ -20,7 +20,38 @@ pub fn generate(algorithm: DkimAlgorithm) -> anyhow::Result<String> {
     .map_err(|error| {
         anyhow::anyhow!("cannot generate a DKIM {} key: {error}", algorithm.as_str())
     })?;
-    Ok(key.serialize_pem())
+    match algorithm {
+        DkimAlgorithm::Rsa => Ok(key.serialize_pem()),
+        DkimAlgorithm::Ed25519 => ed25519_pkcs8_v1_pem(&key.serialize_der()),
+    }
+}
+
+/// The DER prefix of a PKCS#8 v1 Ed25519 private key (RFC 8410 §7), before
+/// the 32-byte seed.
+const ED25519_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// Rewrites a PKCS#8 v2 Ed25519 key (seed plus public key, as ring and
+/// aws-lc make it) as v1 (seed only): OpenSSL 3.0, which Debian bookworm's
+/// Rspamd uses, refuses the v2 files.
+fn ed25519_pkcs8_v1_pem(der: &[u8]) -> anyhow::Result<String> {
+    // The seed is the OCTET STRING wrapped in the privateKey OCTET STRING.
+    let marker = [0x04, 0x22, 0x04, 0x20];
+    let start = der
+        .windows(marker.len())
+        .position(|window| window == marker)
+        .map(|position| position + marker.len())
+        .ok_or_else(|| anyhow::anyhow!("unexpected Ed25519 key encoding"))?;
+    let seed = der
+        .get(start..start + 32)
+        .ok_or_else(|| anyhow::anyhow!("truncated Ed25519 key encoding"))?;
+    let mut v1 = ED25519_V1_PREFIX.to_vec();
+    v1.extend_from_slice(seed);
+    let body = base64::engine::general_purpose::STANDARD.encode(&v1);
+    Ok(format!(
+        "-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"
+    ))
 }
 
 /// Writes a new key to `path` unless a key is already there; returns whether
@@ -77,6 +108,16 @@ mod tests {
             .unwrap();
         assert_eq!(raw.len(), 32);
         assert!(public_key_value(&pem, DkimAlgorithm::Rsa).is_err());
+        // PKCS#8 v1 (48 bytes of DER), which OpenSSL 3.0 reads.
+        let body: String = pem
+            .lines()
+            .filter(|line| !line.starts_with("-----"))
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
+        assert_eq!(der.len(), 48);
+        assert_eq!(der[..16], ED25519_V1_PREFIX);
     }
 
     #[test]

@@ -36,7 +36,8 @@ impl std::error::Error for Hinted {
     }
 }
 
-fn attach(error: anyhow::Error, hint: String) -> anyhow::Error {
+/// Attaches `hint` to `error`.
+pub fn attach(error: anyhow::Error, hint: String) -> anyhow::Error {
     anyhow::Error::new(Hinted {
         hint: Hint(hint),
         source: error,

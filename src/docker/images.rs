@@ -251,7 +251,8 @@ fn build_error(
     } else {
         format!("the Dockerfile is `compose/images/{service}/Dockerfile` (also under `generated/images/`); fix the failing step and run `mailctl up` again")
     };
-    anyhow::anyhow!(cause)
-        .context(format!("cannot build image `{reference}` for `{service}`"))
-        .context(crate::error::Hint(hint))
+    crate::error::attach(
+        anyhow::anyhow!(cause).context(format!("cannot build image `{reference}` for `{service}`")),
+        hint,
+    )
 }

@@ -115,9 +115,11 @@ fn unreachable(error: bollard::errors::Error, endpoint: &str) -> anyhow::Error {
     } else {
         "is the Docker daemon running (`systemctl status docker`)? Check `DOCKER_HOST`, and that you may use its socket (root or the `docker` group)".to_owned()
     };
-    anyhow::Error::new(error)
-        .context(format!("cannot reach the Docker daemon at `{endpoint}`"))
-        .context(crate::error::Hint(hint))
+    crate::error::attach(
+        anyhow::Error::new(error)
+            .context(format!("cannot reach the Docker daemon at `{endpoint}`")),
+        hint,
+    )
 }
 
 /// The I/O error kind somewhere in `error`'s chain.
