@@ -58,6 +58,15 @@ pub enum Command {
     Restart(RestartArgs),
     /// Show the DNS records each domain needs
     Dns(DnsArgs),
+    /// Add, remove and list mail domains (applied live)
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Add, remove and change mailboxes (applied live)
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Add, remove and list aliases; `@domain` as the source is a catch-all (applied live)
+    #[command(subcommand)]
+    Alias(AliasCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -192,4 +201,88 @@ pub struct RestartArgs {
     /// Seconds each service may take to become healthy again
     #[arg(long, value_name = "SECONDS", default_value_t = 180)]
     pub timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Add a domain: DKIM keys, role aliases, live apply, then the DNS records to publish
+    Add {
+        /// The domain (internationalised names are accepted)
+        domain: String,
+    },
+    /// Remove a domain; refused while it has mailboxes or aliases unless `--purge`
+    Remove {
+        domain: String,
+        /// Also remove its mailboxes and aliases from the configuration (mail stays on disk)
+        #[arg(long)]
+        purge: bool,
+        /// With `--purge`: also delete the domain's mail from the mail volume
+        #[arg(long, requires = "purge")]
+        delete_mail: bool,
+    },
+    /// List domains with their mailboxes and aliases
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a mailbox
+    Add {
+        address: String,
+        /// Read the password from the first line of stdin
+        #[arg(long)]
+        password_stdin: bool,
+        /// Storage quota, e.g. `500M` or `2G` (default: none)
+        #[arg(long, value_name = "SIZE")]
+        quota: Option<String>,
+        /// Display name
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Remove a mailbox; its mail is kept unless `--purge`
+    Remove {
+        address: String,
+        /// Also delete the mailbox's mail
+        #[arg(long)]
+        purge: bool,
+    },
+    /// List mailboxes
+    List {
+        /// Only this domain
+        domain: Option<String>,
+    },
+    /// Set a new password
+    Passwd {
+        address: String,
+        /// Read the password from the first line of stdin
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set the storage quota (`2G`, `500M`, or `none`)
+    Quota { address: String, size: String },
+    /// Refuse logins for a mailbox; mail for it is still delivered and kept
+    Disable { address: String },
+    /// Allow logins again
+    Enable { address: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Deliver mail for SOURCE to each DESTINATION (local or external); adds to an existing alias
+    Add {
+        /// `name@domain`, or `@domain` for a catch-all
+        source: String,
+        #[arg(required = true)]
+        destinations: Vec<String>,
+    },
+    /// Remove an alias, or only some of its destinations
+    Remove {
+        source: String,
+        destinations: Vec<String>,
+    },
+    /// List aliases
+    List {
+        /// Only this domain
+        domain: Option<String>,
+    },
 }

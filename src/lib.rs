@@ -1,6 +1,7 @@
 //! mailctl: one binary that turns a Docker host into a multi-domain mail
 //! server and keeps it that way. The binary is a thin shell around `run`.
 
+pub mod applied;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod docker;
 pub mod error;
 pub mod files;
 pub mod images;
+pub mod live;
 pub mod names;
 pub mod output;
 pub mod passwords;

@@ -4,7 +4,7 @@
 //! branch has a unit test. Removals come first, then every service of the
 //! spec in dependency order.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -15,6 +15,9 @@ use crate::spec::{ServiceSpec, StackSpec};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Observed {
     pub containers: Vec<ObservedContainer>,
+    /// Per service, the hash of the configuration files last applied to its
+    /// running container by a reload (newer than the container's label).
+    pub applied_files: BTreeMap<String, String>,
 }
 
 /// One container carrying the project's label.
@@ -27,6 +30,8 @@ pub struct ObservedContainer {
     pub service: Option<String>,
     /// The `mailctl.config-hash` label.
     pub config_hash: Option<String>,
+    /// The `mailctl.files-hash` label: the files when it was created.
+    pub files_hash: Option<String>,
     /// The image reference the container was created from.
     pub image: String,
     pub state: ContainerState,
@@ -130,6 +135,9 @@ pub enum Action {
     Recreate { reason: RecreateReason },
     /// The container matches the spec but is not running.
     Start,
+    /// The container runs and matches, but its configuration files changed:
+    /// apply them with `mailctl-reload`, without a restart.
+    Reload,
     /// A container of this project that the spec does not want.
     Remove { reason: RemoveReason },
     /// The container matches the spec and runs.
@@ -211,6 +219,7 @@ impl fmt::Display for Plan {
                 Action::Create => ("create", String::new()),
                 Action::Recreate { reason } => ("recreate", format!("  ({reason})")),
                 Action::Start => ("start", String::new()),
+                Action::Reload => ("reload", "  (configuration files changed)".to_owned()),
                 Action::Remove { reason } => ("remove", format!("  ({reason})")),
                 Action::Keep => ("keep", String::new()),
             };
@@ -279,12 +288,17 @@ pub fn plan(spec: &StackSpec, observed: &Observed) -> Plan {
             None => Action::Create,
             Some(container) => match recreate_reason(service, container) {
                 Some(reason) => Action::Recreate { reason },
+                None if container.state.is_up() && files_changed(service, container, observed) => {
+                    Action::Reload
+                }
                 None if container.state.is_up() => Action::Keep,
                 None => Action::Start,
             },
         };
         let container = match (&action, keeper) {
-            (Action::Start | Action::Keep, Some(existing)) => existing.name.clone(),
+            (Action::Start | Action::Keep | Action::Reload, Some(existing)) => {
+                existing.name.clone()
+            }
             _ => service.container_name.clone(),
         };
         steps.push(Step {
@@ -295,6 +309,23 @@ pub fn plan(spec: &StackSpec, observed: &Observed) -> Plan {
         });
     }
     Plan { steps }
+}
+
+/// Whether the running container's files differ from the spec's: the last
+/// reload's record wins over the label the container was created with.
+fn files_changed(
+    service: &ServiceSpec,
+    container: &ObservedContainer,
+    observed: &Observed,
+) -> bool {
+    let Some(wanted) = service.labels.get(crate::spec::labels::FILES_HASH) else {
+        return false;
+    };
+    let applied = observed
+        .applied_files
+        .get(&service.name)
+        .or(container.files_hash.as_ref());
+    applied != Some(wanted)
 }
 
 /// Why `container` cannot serve as `service`, if it cannot.
@@ -416,6 +447,7 @@ mod tests {
             name: format!("test-{service}-1"),
             service: Some(service.to_owned()),
             config_hash: Some(hash.to_owned()),
+            files_hash: Some(format!("files-{hash}")),
             image: format!("mailctl/{service}:new"),
             state,
             health: Health::Healthy,
@@ -456,6 +488,7 @@ mod tests {
         let spec = stack(vec![service("redis", &[], "a")]);
         let observed = Observed {
             containers: vec![container("redis", "a", ContainerState::Running)],
+            ..Default::default()
         };
         let plan = plan(&spec, &observed);
         assert_eq!(actions(&plan), vec![("redis".to_owned(), Action::Keep)]);
@@ -475,6 +508,7 @@ mod tests {
                 container("redis", "a", ContainerState::Restarting),
                 container("web", "w", ContainerState::Paused),
             ],
+            ..Default::default()
         };
         assert!(plan(&spec, &observed).is_empty());
     }
@@ -485,6 +519,7 @@ mod tests {
             let spec = stack(vec![service("redis", &[], "a")]);
             let observed = Observed {
                 containers: vec![container("redis", "a", state)],
+                ..Default::default()
             };
             let plan = plan(&spec, &observed);
             assert_eq!(actions(&plan), vec![("redis".to_owned(), Action::Start)]);
@@ -500,6 +535,7 @@ mod tests {
                 container("redis", "old", ContainerState::Running),
                 container("web", "w", ContainerState::Running),
             ],
+            ..Default::default()
         };
         let plan = plan(&spec, &observed);
         assert_eq!(
@@ -526,6 +562,7 @@ mod tests {
             &spec,
             &Observed {
                 containers: vec![old],
+                ..Default::default()
             },
         );
         assert_eq!(
@@ -554,6 +591,7 @@ mod tests {
             &spec,
             &Observed {
                 containers: vec![foreign],
+                ..Default::default()
             },
         );
         assert_eq!(
@@ -576,6 +614,7 @@ mod tests {
             &spec,
             &Observed {
                 containers: vec![renamed],
+                ..Default::default()
             },
         );
         assert_eq!(
@@ -599,6 +638,7 @@ mod tests {
             &spec,
             &Observed {
                 containers: vec![container("redis", "a", ContainerState::Dead)],
+                ..Default::default()
             },
         );
         assert_eq!(
@@ -620,6 +660,7 @@ mod tests {
                 container("redis", "a", ContainerState::Running),
                 container("clamav", "c", ContainerState::Running),
             ],
+            ..Default::default()
         };
         let plan = plan(&spec, &observed);
         assert_eq!(
@@ -647,6 +688,7 @@ mod tests {
             &spec,
             &Observed {
                 containers: vec![stray],
+                ..Default::default()
             },
         );
         assert_eq!(
@@ -668,6 +710,7 @@ mod tests {
         duplicate.name = "test-redis-2".to_owned();
         let observed = Observed {
             containers: vec![duplicate, container("redis", "a", ContainerState::Running)],
+            ..Default::default()
         };
         let plan = plan(&spec, &observed);
         assert_eq!(
@@ -728,6 +771,7 @@ mod tests {
         let spec = stack(vec![service("redis", &[], "a"), service("web", &[], "w")]);
         let observed = Observed {
             containers: vec![container("web", "old", ContainerState::Running)],
+            ..Default::default()
         };
         let plan = plan(&spec, &observed);
         assert_eq!(
@@ -737,5 +781,38 @@ mod tests {
         let json = serde_json::to_value(&plan).unwrap();
         assert_eq!(json["steps"][1]["action"], "recreate");
         assert_eq!(json["steps"][1]["reason"]["kind"], "configuration");
+    }
+
+    #[test]
+    fn changed_files_reload_a_running_container_once() {
+        let mut wanted = service("imap", &[], "a");
+        wanted
+            .labels
+            .insert(labels::FILES_HASH.to_owned(), "files-new".to_owned());
+        let spec = stack(vec![wanted]);
+        // The container was created with other files: reload, not recreate.
+        let observed = Observed {
+            containers: vec![container("imap", "a", ContainerState::Running)],
+            ..Default::default()
+        };
+        assert_eq!(
+            actions(&plan(&spec, &observed)),
+            vec![("imap".to_owned(), Action::Reload)]
+        );
+        // A recorded reload of these files: nothing left to do.
+        let observed = Observed {
+            containers: vec![container("imap", "a", ContainerState::Running)],
+            applied_files: BTreeMap::from([("imap".to_owned(), "files-new".to_owned())]),
+        };
+        assert!(plan(&spec, &observed).is_empty());
+        // A stopped container reads its files when it starts.
+        let observed = Observed {
+            containers: vec![container("imap", "a", ContainerState::Exited)],
+            ..Default::default()
+        };
+        assert_eq!(
+            actions(&plan(&spec, &observed)),
+            vec![("imap".to_owned(), Action::Start)]
+        );
     }
 }

@@ -117,3 +117,37 @@ impl Prompter for ScriptedPrompter {
         Ok(self.take(key).filter(|answer| !answer.is_empty()))
     }
 }
+
+/// Asks before something destructive. `yes` (the global `--yes`) confirms
+/// without asking; without a terminal the answer is no, with `no_terminal`
+/// as the hint; a "no" on the terminal ends with `declined` as the hint.
+pub fn confirm_destructive(
+    yes: bool,
+    what: &str,
+    question: &str,
+    no_terminal: &str,
+    declined: &str,
+) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !crate::output::stdin_is_terminal() {
+        return Err(crate::error::user_error(
+            format!("{what}, and needs confirmation"),
+            no_terminal,
+        ));
+    }
+    crate::output::status(what);
+    let answer = TerminalPrompter.select(
+        "confirm",
+        question,
+        "this cannot be undone",
+        &["no", "yes, delete"],
+        0,
+    )?;
+    if answer.starts_with("yes") {
+        Ok(())
+    } else {
+        Err(crate::error::user_error("nothing was changed", declined))
+    }
+}

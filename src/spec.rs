@@ -133,7 +133,11 @@ pub mod labels {
     pub const VOLUME: &str = "com.docker.compose.volume";
     pub const MAILCTL_PROJECT: &str = "mailctl.project";
     pub const MAILCTL_SERVICE: &str = "mailctl.service";
+    /// The container's definition (image, ports, mounts, …): a change recreates it.
     pub const CONFIG_HASH: &str = "mailctl.config-hash";
+    /// The service's configuration files when the container was created: a
+    /// change is applied by a reload.
+    pub const FILES_HASH: &str = "mailctl.files-hash";
 }
 
 impl StackSpec {
@@ -349,7 +353,10 @@ fn service_labels(
     let definition = serde_json::to_vec(service)?;
     let mut hasher = Sha256::new();
     hasher.update(&definition);
-    hasher.update(files_hash.as_bytes());
+    // A service that cannot reload its files is recreated when they change.
+    if !service_reloads(&service.name) {
+        hasher.update(files_hash.as_bytes());
+    }
     let hash = hex::encode(hasher.finalize());
     Ok(BTreeMap::from([
         (labels::PROJECT.to_owned(), project.to_owned()),
@@ -359,8 +366,18 @@ fn service_labels(
         (labels::MAILCTL_PROJECT.to_owned(), project.to_owned()),
         (labels::MAILCTL_SERVICE.to_owned(), service.name.clone()),
         (labels::CONFIG_HASH.to_owned(), hash),
+        (labels::FILES_HASH.to_owned(), files_hash.to_owned()),
     ]))
 }
+
+/// Whether `mailctl-reload` in the service's container applies changed
+/// configuration files without a restart (Redis reads its file only at start).
+pub fn service_reloads(service: &str) -> bool {
+    service != "redis"
+}
+
+/// The command that applies changed files inside a running container.
+pub const RELOAD_COMMAND: &str = "/usr/local/bin/mailctl-reload";
 
 #[cfg(test)]
 mod tests {

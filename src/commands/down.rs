@@ -7,11 +7,9 @@ use super::up::desired_stack;
 use super::Global;
 use crate::cli::DownArgs;
 use crate::docker::{self, Docker};
-use crate::error::user_error;
 use crate::output;
 use crate::plan::{dependency_order, ObservedContainer};
 use crate::project::Project;
-use crate::prompt::{Prompter, TerminalPrompter};
 use crate::spec::StackSpec;
 
 /// Grace time for a container whose service the spec does not know.
@@ -126,26 +124,11 @@ fn confirm_volume_removal(
         volumes.len(),
         volumes.join(", ")
     );
-    if !output::stdin_is_terminal() {
-        return Err(user_error(
-            format!("{what}, and needs confirmation"),
-            "pass `--yes` to confirm without a terminal (consider `mailctl backup` first), or leave out `--volumes` to keep the mail",
-        ));
-    }
-    output::status(&what);
-    let answer = TerminalPrompter.select(
-        "confirm-delete-volumes",
+    crate::prompt::confirm_destructive(
+        false,
+        &what,
         "Delete these volumes and all mail in them?",
-        "this cannot be undone; `mailctl backup` makes an archive first",
-        &["no, keep them", "yes, delete all mail"],
-        0,
-    )?;
-    if answer.starts_with("yes") {
-        Ok(())
-    } else {
-        Err(user_error(
-            "nothing was removed",
-            "run `mailctl down` without `--volumes` to stop the stack and keep the mail",
-        ))
-    }
+        "pass `--yes` to confirm without a terminal (consider `mailctl backup` first), or leave out `--volumes` to keep the mail",
+        "run `mailctl down` without `--volumes` to stop the stack and keep the mail",
+    )
 }

@@ -4,7 +4,6 @@
 //! rendered stack. Re-running keeps keys, secrets and mailboxes.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -107,26 +106,22 @@ pub fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
     let admin_is_new = config.mailbox(&settings.admin).is_none();
     let mut generated_password = None;
     if admin_is_new {
-        let password = if args.admin_password_stdin {
-            read_password_stdin()?
-        } else if interactive {
-            TerminalPrompter
-                .password(
-                    "admin_password",
-                    &format!("Password for {}:", settings.admin),
-                )?
-                .unwrap_or_default()
+        let new_password = if interactive || args.admin_password_stdin {
+            super::password_input::obtain(
+                &settings.admin,
+                args.admin_password_stdin,
+                "--admin-password-stdin",
+            )?
         } else {
-            String::new()
+            super::password_input::NewPassword {
+                password: passwords::generate(20),
+                generated: true,
+            }
         };
-        let password = if password.is_empty() {
-            let generated = passwords::generate(20);
-            generated_password = Some(generated.clone());
-            generated
-        } else {
-            password
-        };
-        check_password_strength(&password)?;
+        let password = new_password.password.clone();
+        if new_password.generated {
+            generated_password = Some(new_password);
+        }
         config.mailboxes.insert(
             0,
             Mailbox {
@@ -208,11 +203,7 @@ pub fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
         report.created.len() + report.updated.len()
     ));
     if let Some(password) = generated_password {
-        output::status(format!(
-            "password for {} (shown once, store it now):",
-            settings.admin
-        ));
-        output::data(password);
+        super::password_input::show_generated(&settings.admin, &password);
     }
     output::status(
         "next: `mailctl dns` shows the DNS records to publish, then `mailctl up` starts the stack",
@@ -228,32 +219,6 @@ fn read_answers(path: &std::path::Path) -> anyhow::Result<Answers> {
     serde_saphyr::from_str(&text)
         .with_context(|| format!("cannot read answers file `{}`", path.display()))
         .hint("the answers file takes the long flags' names with `_` for `-`, e.g. `hostname: mail.example.com`")
-}
-
-fn read_password_stdin() -> anyhow::Result<String> {
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the password from stdin")?;
-    let password = line.trim_end_matches(['\n', '\r']).to_owned();
-    if password.is_empty() {
-        return Err(user_error(
-            "`--admin-password-stdin` was given but stdin held no password",
-            "pipe the password in, e.g. `printf '%s\\n' \"$PASSWORD\" | mailctl init … --admin-password-stdin`",
-        ));
-    }
-    Ok(password)
-}
-
-pub fn check_password_strength(password: &str) -> anyhow::Result<()> {
-    if password.chars().count() < 10 {
-        return Err(user_error(
-            "the password is shorter than 10 characters",
-            "choose a longer one, or leave it empty to have one generated",
-        ));
-    }
-    Ok(())
 }
 
 fn check_custom_tls(config: &Config) -> anyhow::Result<()> {

@@ -1,13 +1,17 @@
 //! One module per command; each takes the resolved global settings and its
 //! own arguments.
+pub mod alias;
 pub mod dns;
+pub mod domain;
 pub mod down;
 pub mod init;
 pub mod logs;
+pub mod password_input;
 pub mod render;
 pub mod restart;
 pub mod status;
 pub mod up;
+pub mod user;
 
 use std::path::PathBuf;
 
@@ -36,5 +40,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logs(args) => logs::run(&global, args),
         Command::Restart(args) => restart::run(&global, args),
         Command::Dns(args) => dns::run(&global, args),
+        Command::Domain(command) => domain::run(&global, command),
+        Command::User(command) => user::run(&global, command),
+        Command::Alias(command) => alias::run(&global, command),
     }
 }

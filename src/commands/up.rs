@@ -52,11 +52,19 @@ pub fn run(global: &Global, args: &UpArgs) -> anyhow::Result<()> {
     let options = ApplyOptions {
         health_timeout: Duration::from_secs(args.timeout),
     };
-    docker::block_on(up(global, &config, &rendered.spec, options, warnings))?
+    docker::block_on(up(
+        global,
+        &project.generated_dir(),
+        &config,
+        &rendered.spec,
+        options,
+        warnings,
+    ))?
 }
 
 async fn up(
     global: &Global,
+    generated: &std::path::Path,
     config: &Config,
     spec: &StackSpec,
     options: ApplyOptions,
@@ -80,7 +88,8 @@ async fn up(
         output::status(format!("created volume `{volume}`"));
     }
 
-    let observed = docker.observe(&spec.project).await?;
+    let mut observed = docker.observe(&spec.project).await?;
+    observed.applied_files = crate::applied::read(generated);
     let plan = plan::plan(spec, &observed);
     if plan.is_empty() {
         output::status(format!(
@@ -94,6 +103,13 @@ async fn up(
     }
 
     let failures = docker::apply(&docker, spec, &plan, options, &progress).await?;
+    let applied: Vec<&str> = spec
+        .services
+        .iter()
+        .map(|service| service.name.as_str())
+        .filter(|name| !failures.iter().any(|failure| failure.service == *name))
+        .collect();
+    crate::applied::record(generated, spec, &applied)?;
     if !failures.is_empty() {
         return Err(report_failures(failures));
     }
@@ -154,7 +170,8 @@ async fn dry_run(
     let images = docker.missing_images(spec).await?;
     let network = !docker.network_exists(&spec.network.name).await?;
     let volumes = docker.missing_volumes(spec).await?;
-    let observed = docker.observe(&spec.project).await?;
+    let mut observed = docker.observe(&spec.project).await?;
+    observed.applied_files = crate::applied::read(&project.generated_dir());
     let plan = plan::plan(spec, &observed);
 
     if global.json {

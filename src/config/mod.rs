@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 pub use load::{load_file, parse_str, save_file, ConfigError, CONFIG_FILE, MAX_CONFIG_BYTES};
-pub use size::Size;
+pub use size::{Size, SizeError};
 pub use validate::{validate, Issue};
 
 /// The schema version this build writes and reads.

@@ -211,16 +211,23 @@ async fn run_service_inner(
                 .await
                 .map_err(fail)?;
         }
+        Action::Reload => {
+            task.message("reloading");
+            reload(docker, &step.container, &service.name)
+                .await
+                .map_err(fail)?;
+        }
         Action::Keep | Action::Remove { .. } => {}
     }
     let verb = match step.action {
         Action::Create => "created",
         Action::Recreate { .. } => "recreated",
         Action::Start => "started",
+        Action::Reload => "reloaded",
         _ => "up to date",
     };
     let container = match step.action {
-        Action::Start | Action::Keep => step.container.as_str(),
+        Action::Start | Action::Keep | Action::Reload => step.container.as_str(),
         _ => name,
     };
     wait_healthy(
@@ -312,6 +319,23 @@ pub async fn wait_healthy(
         ));
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Runs `mailctl-reload` in a running container: its daemon re-reads the
+/// configuration without dropping connections.
+pub async fn reload(docker: &Docker, container: &str, service: &str) -> anyhow::Result<()> {
+    let output = docker
+        .exec(container, &[crate::spec::RELOAD_COMMAND])
+        .await?;
+    if output.exit_code != 0 {
+        let text = format!("{}{}", output.stdout, output.stderr);
+        anyhow::bail!(
+            "reloading `{service}` failed (exit {}): {}",
+            output.exit_code,
+            text.trim()
+        );
+    }
+    Ok(())
 }
 
 fn health_word(health: Health) -> &'static str {

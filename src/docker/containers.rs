@@ -83,7 +83,10 @@ impl Docker {
             }
         }
         containers.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Observed { containers })
+        Ok(Observed {
+            containers,
+            applied_files: Default::default(),
+        })
     }
 
     /// Inspects one container; `None` when there is no such container.
@@ -523,6 +526,7 @@ fn details_from(response: ContainerInspectResponse) -> ContainerDetails {
                 .or_else(|| container_labels.get(labels::SERVICE))
                 .cloned(),
             config_hash: container_labels.get(labels::CONFIG_HASH).cloned(),
+            files_hash: container_labels.get(labels::FILES_HASH).cloned(),
             image: config.image.unwrap_or_default(),
             state: status,
             health: health_state,

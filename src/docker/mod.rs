@@ -16,7 +16,7 @@ use std::future::Future;
 
 use crate::error::user_error;
 
-pub use apply::{apply, wait_healthy, ApplyOptions, ServiceFailure};
+pub use apply::{apply, reload, wait_healthy, ApplyOptions, ServiceFailure};
 pub use containers::{ContainerDetails, ExecOutput, LogChunk, LogStream};
 pub use images::ImageWork;
 pub use resources::ProjectResources;

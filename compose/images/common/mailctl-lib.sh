@@ -9,6 +9,15 @@
 MAILCTL_CONFIG=${MAILCTL_CONFIG:-/etc/mailctl/config}
 MAILCTL_CERTS=${MAILCTL_CERTS:-/etc/mailctl/certs}
 MAILCTL_DKIM=${MAILCTL_DKIM:-/etc/mailctl/dkim}
+# When set, every installed file whose content changed (or that was
+# removed) is appended to this file, so a reload can do no more than needed.
+MAILCTL_CHANGED_FILE=${MAILCTL_CHANGED_FILE:-}
+
+changed() {
+  if [ -n "$MAILCTL_CHANGED_FILE" ]; then
+    printf '%s\n' "$1" >>"$MAILCTL_CHANGED_FILE"
+  fi
+}
 
 log() {
   printf 'mailctl-sync: %s\n' "$*" >&2
@@ -37,6 +46,7 @@ put_file() {
   tmp="$(dirname "$dst")/.$(basename "$dst").mailctl-new"
   install -m "$mode" -o "$owner" -g "$group" "$src" "$tmp"
   mv -f "$tmp" "$dst"
+  changed "$dst"
 }
 
 # mirror_dir SRC DST DIRMODE FILEMODE OWNER GROUP [KEEP-SUFFIX...]: make DST
@@ -64,7 +74,10 @@ mirror_dir() {
     for suffix in "$@"; do
       case "$rel" in *"$suffix") keep=1 ;; esac
     done
-    [ $keep = 1 ] || rm -f "$dst/$rel"
+    if [ $keep = 0 ]; then
+      rm -f "$dst/$rel"
+      changed "$dst/$rel"
+    fi
   done < <(cd "$dst" && find . -type f -print0)
   # Directories that SRC no longer has (deepest first).
   while IFS= read -r -d '' rel; do
