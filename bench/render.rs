@@ -55,6 +55,8 @@ fn big_config() -> Config {
                 name: Some(format!("User {m}")),
                 enabled: true,
                 send_as: Vec::new(),
+                forward: None,
+                autoreply: None,
             });
         }
         for a in 0..20 {

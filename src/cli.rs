@@ -264,6 +264,38 @@ pub enum UserCommand {
     Disable { address: String },
     /// Allow logins again
     Enable { address: String },
+    /// Forward the mailbox's mail to other addresses (Sieve redirect; SPF-safe envelope)
+    Forward {
+        address: String,
+        /// A destination; repeat for several
+        #[arg(long = "to", value_name = "ADDRESS", required_unless_present = "off")]
+        to: Vec<String>,
+        /// Keep a copy in the mailbox as well
+        #[arg(long)]
+        keep: bool,
+        /// Stop forwarding
+        #[arg(long, conflicts_with_all = ["to", "keep"])]
+        off: bool,
+    },
+    /// Answer incoming mail automatically, once per sender, optionally between two dates
+    Autoreply {
+        address: String,
+        /// Subject of the reply
+        #[arg(long, required_unless_present = "off")]
+        subject: Option<String>,
+        /// A file holding the reply's text
+        #[arg(long, value_name = "FILE", required_unless_present = "off")]
+        body_file: Option<std::path::PathBuf>,
+        /// First day to answer (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Last day to answer (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// Stop answering
+        #[arg(long, conflicts_with_all = ["subject", "body_file", "from", "until"])]
+        off: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

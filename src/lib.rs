@@ -21,6 +21,7 @@ pub mod prompt;
 pub mod render;
 pub mod rspamd_password;
 pub mod secrets;
+pub mod sieve;
 pub mod spec;
 pub mod tls;
 

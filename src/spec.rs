@@ -233,7 +233,7 @@ impl StackSpec {
                     ],
                     depends_on: &["antispam"],
                     dns: resolver_dns,
-                    address: None,
+                    address: Some(imap_address(subnet)),
                     grace: 20,
                 },
                 "smtp" => Role {
@@ -324,6 +324,16 @@ pub fn resolver_address(subnet: Ipv4Net) -> Ipv4Addr {
     let offset = if size > 64 { 53 } else { size - 2 };
     Ipv4Addr::from(base + offset)
 }
+
+/// The imap container's fixed address, the one client Postfix's internal
+/// port accepts (forwards and automatic replies from Sieve): the address
+/// just below the resolver's.
+pub fn imap_address(subnet: Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(resolver_address(subnet)) - 1)
+}
+
+/// The port on which Postfix takes mail from Dovecot's Sieve (not published).
+pub const INTERNAL_SUBMISSION_PORT: u16 = 10025;
 
 fn published_ports(config: &Config, service: &str) -> Vec<PortSpec> {
     let mut ports = Vec::new();

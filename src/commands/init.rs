@@ -131,6 +131,8 @@ pub fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
                 name: None,
                 enabled: true,
                 send_as: Vec::new(),
+                forward: None,
+                autoreply: None,
             },
         );
         add_role_aliases(&mut config, &settings.admin);

@@ -52,6 +52,8 @@ pub fn run(global: &Global, command: &UserCommand) -> anyhow::Result<()> {
                 name: name.clone(),
                 enabled: true,
                 send_as: Vec::new(),
+                forward: None,
+                autoreply: None,
             });
             live::apply_change(&project, &config)?;
             output::status(format!("created mailbox `{address}`"));
@@ -131,6 +133,76 @@ pub fn run(global: &Global, command: &UserCommand) -> anyhow::Result<()> {
                 output::status(format!(
                     "`{address}` can no longer log in; mail for it is still delivered and kept"
                 ));
+            }
+        }
+        UserCommand::Forward {
+            address,
+            to,
+            keep,
+            off,
+        } => {
+            let address = existing(&config, address)?;
+            let forward = (!off).then(|| crate::config::Forward {
+                to: to.clone(),
+                keep: *keep,
+            });
+            if let Some(mailbox) = config.mailboxes.iter_mut().find(|m| m.address == address) {
+                mailbox.forward = forward.clone();
+            }
+            live::apply_change(&project, &config)?;
+            match forward {
+                Some(forward) => output::status(format!(
+                    "`{address}` forwards to {}{}",
+                    forward.to.join(", "),
+                    if forward.keep {
+                        " and keeps a copy"
+                    } else {
+                        ""
+                    }
+                )),
+                None => output::status(format!("`{address}` no longer forwards")),
+            }
+        }
+        UserCommand::Autoreply {
+            address,
+            subject,
+            body_file,
+            from,
+            until,
+            off,
+        } => {
+            let address = existing(&config, address)?;
+            let reply = if *off {
+                None
+            } else {
+                let body = match body_file {
+                    Some(path) => fs_err::read_to_string(path)?,
+                    None => String::new(),
+                };
+                Some(crate::config::AutoReply {
+                    subject: subject.clone().unwrap_or_default(),
+                    body: body.trim_end().to_owned(),
+                    from: from.clone(),
+                    until: until.clone(),
+                })
+            };
+            if let Some(mailbox) = config.mailboxes.iter_mut().find(|m| m.address == address) {
+                mailbox.autoreply = reply.clone();
+            }
+            live::apply_change(&project, &config)?;
+            match reply {
+                Some(reply) => output::status(format!(
+                    "`{address}` answers automatically{}{}",
+                    reply
+                        .from
+                        .map(|date| format!(" from {date}"))
+                        .unwrap_or_default(),
+                    reply
+                        .until
+                        .map(|date| format!(" until {date}"))
+                        .unwrap_or_default()
+                )),
+                None => output::status(format!("`{address}` no longer answers automatically")),
             }
         }
         UserCommand::List { .. } => {}

@@ -492,6 +492,34 @@ pub struct Mailbox {
     /// aliases that deliver to it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub send_as: Vec<String>,
+    /// Forward every message to other addresses (Sieve `redirect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<Forward>,
+    /// Answer messages automatically, optionally within a date window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoreply: Option<AutoReply>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Forward {
+    pub to: Vec<String>,
+    /// Keep a copy in the mailbox too.
+    #[serde(default)]
+    pub keep: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoReply {
+    pub subject: String,
+    pub body: String,
+    /// First day (`YYYY-MM-DD`, server time) on which replies are sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Last day on which replies are sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
 }
 
 /// The project name when none is given.

@@ -48,6 +48,7 @@ pub fn validate(mut config: Config) -> Result<Config, Vec<Issue>> {
     let mailboxes = check_mailboxes(&mut config, &domains, &mut issues);
     check_aliases(&mut config, &domains, &mailboxes, &mut issues);
     check_send_as(&mut config, &domains, &mut issues);
+    check_forwarding(&mut config, &mut issues);
     check_ports(&config, &mut issues);
     check_network(&config, &mut issues);
     check_tls(&config, &mut issues);
@@ -605,6 +606,65 @@ fn check_send_as(config: &mut Config, domains: &BTreeSet<String>, issues: &mut V
                         Some(
                             "a mailbox may only send as addresses on this server's domains".into(),
                         ),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn check_forwarding(config: &mut Config, issues: &mut Vec<Issue>) {
+    for (index, mailbox) in config.mailboxes.iter_mut().enumerate() {
+        let own = mailbox.address.clone();
+        if let Some(forward) = &mut mailbox.forward {
+            if forward.to.is_empty() {
+                issues.push(Issue::new(
+                    format!("mailboxes[{index}].forward.to"),
+                    format!("`{own}` forwards to no address"),
+                    Some(format!(
+                        "remove forwarding with `mailctl user forward {own} --off`"
+                    )),
+                ));
+            }
+            for (target_index, target) in forward.to.iter_mut().enumerate() {
+                let path = format!("mailboxes[{index}].forward.to[{target_index}]");
+                if normalise_address(target, &path, issues).is_some() && *target == own {
+                    issues.push(Issue::new(
+                        path,
+                        format!("`{own}` forwards to itself"),
+                        Some("to keep a copy, use `--keep` instead".into()),
+                    ));
+                }
+            }
+        }
+        if let Some(reply) = &mailbox.autoreply {
+            let path = format!("mailboxes[{index}].autoreply");
+            if reply.subject.trim().is_empty() || reply.subject.chars().any(char::is_control) {
+                issues.push(Issue::new(
+                    format!("{path}.subject"),
+                    format!("the automatic reply of `{own}` needs a one-line subject"),
+                    None,
+                ));
+            }
+            let mut dates = Vec::new();
+            for (field, value) in [("from", &reply.from), ("until", &reply.until)] {
+                if let Some(value) = value {
+                    match crate::sieve::parse_date(value) {
+                        Some(date) => dates.push(date),
+                        None => issues.push(Issue::new(
+                            format!("{path}.{field}"),
+                            format!("`{value}` is not a date"),
+                            Some("write dates as `YYYY-MM-DD`".into()),
+                        )),
+                    }
+                }
+            }
+            if let [from, until] = dates[..] {
+                if from > until {
+                    issues.push(Issue::new(
+                        format!("{path}.until"),
+                        format!("the automatic reply of `{own}` ends before it starts"),
+                        Some("`until` must be on or after `from`".into()),
                     ));
                 }
             }

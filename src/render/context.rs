@@ -66,6 +66,8 @@ pub struct MailboxContext {
     pub quota_rule: String,
     pub name: String,
     pub enabled: bool,
+    /// Whether mailctl wrote a Sieve script (forwarding, automatic reply).
+    pub sieve: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,6 +89,8 @@ pub struct NetworkContext {
     pub ipv6_subnet: Option<String>,
     pub gateway: Ipv4Addr,
     pub resolver_address: Ipv4Addr,
+    pub imap_address: Ipv4Addr,
+    pub internal_submission_port: u16,
     pub offline_dns: bool,
 }
 
@@ -181,6 +185,7 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
                     quota_rule: mailbox.quota.map(dovecot_size).unwrap_or_default(),
                     name: mailbox.name.clone().unwrap_or_default(),
                     enabled: mailbox.enabled,
+                    sieve: mailbox.forward.is_some() || mailbox.autoreply.is_some(),
                 }
             })
             .collect(),
@@ -199,6 +204,8 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
             ipv6_subnet: config.network.ipv6_subnet.clone(),
             gateway: Ipv4Addr::from(u32::from(subnet.network()) + 1),
             resolver_address: spec::resolver_address(subnet),
+            imap_address: spec::imap_address(subnet),
+            internal_submission_port: spec::INTERNAL_SUBMISSION_PORT,
             offline_dns: config.network.offline_dns,
         },
         ports,

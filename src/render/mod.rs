@@ -92,6 +92,14 @@ pub fn render(input: &RenderInput) -> anyhow::Result<Rendered> {
             files.push(config_file(output, text));
         }
     }
+    for mailbox in &input.config.mailboxes {
+        if let Some(script) = crate::sieve::user_script(mailbox) {
+            files.push(config_file(
+                &format!("imap/sieve/users/{}.sieve", mailbox.address),
+                script,
+            ));
+        }
+    }
     apply_overrides(&mut files, input.overrides);
 
     let hashes = service_hashes(&files);
