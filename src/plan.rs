@@ -308,7 +308,24 @@ pub fn plan(spec: &StackSpec, observed: &Observed) -> Plan {
             action,
         });
     }
+    reload_smtp_after_imap(&mut steps);
     Plan { steps }
+}
+
+/// A reload of Dovecot restarts its auth service, and Postfix's smtpd
+/// processes keep their SASL connection to it: the next AUTH on such a
+/// connection fails with 454. Reloading Postfix too gives them new ones.
+fn reload_smtp_after_imap(steps: &mut [Step]) {
+    let imap_reloads = steps
+        .iter()
+        .any(|step| step.service == "imap" && step.action == Action::Reload);
+    if imap_reloads {
+        for step in steps.iter_mut() {
+            if step.service == "smtp" && step.action == Action::Keep {
+                step.action = Action::Reload;
+            }
+        }
+    }
 }
 
 /// Whether the running container's files differ from the spec's: the last
@@ -813,6 +830,28 @@ mod tests {
         assert_eq!(
             actions(&plan(&spec, &observed)),
             vec![("imap".to_owned(), Action::Start)]
+        );
+    }
+
+    #[test]
+    fn reloading_imap_reloads_smtp_too() {
+        let mut imap = service("imap", &[], "a");
+        imap.labels
+            .insert(labels::FILES_HASH.to_owned(), "files-new".to_owned());
+        let spec = stack(vec![imap, service("smtp", &["imap"], "b")]);
+        let observed = Observed {
+            containers: vec![
+                container("imap", "a", ContainerState::Running),
+                container("smtp", "b", ContainerState::Running),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            actions(&plan(&spec, &observed)),
+            vec![
+                ("imap".to_owned(), Action::Reload),
+                ("smtp".to_owned(), Action::Reload)
+            ]
         );
     }
 }
