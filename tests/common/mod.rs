@@ -1,0 +1,335 @@
+//! The real-Docker test harness shared by `tests/lifecycle.rs` and
+//! `tests/e2e_mail.rs`: runs the real `mailctl` binary and `docker`, creates
+//! `debian:bookworm-slim` when it is missing, picks a unique project name,
+//! free host ports and a free private subnet, and removes everything a
+//! project made when the test ends, however it ends (the [`Cleanup`] guard).
+//! Each test binary uses a part of it, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_mailctl");
+pub const PORT_NAMES: [&str; 8] = [
+    "smtp",
+    "submissions",
+    "submission",
+    "imaps",
+    "pop3s",
+    "sieve",
+    "http",
+    "https",
+];
+
+/// Runs `mailctl -C <dir> <args>` with stdin closed (no terminal).
+pub fn mailctl(dir: &Path, args: &[&str]) -> Output {
+    mailctl_with_env(dir, args, &[])
+}
+
+fn mailctl_command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env_remove("MAILCTL_DIR")
+        .env("NO_COLOR", "1");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+pub fn mailctl_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    mailctl_command(dir, args, env)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run mailctl")
+}
+
+/// Runs `mailctl -C <dir> <args>` with `input` on stdin (still no terminal).
+pub fn mailctl_with_input(dir: &Path, args: &[&str], input: &str) -> Output {
+    let mut child = mailctl_command(dir, args, &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run mailctl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().expect("cannot run mailctl")
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "exit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[track_caller]
+pub fn assert_success(output: &Output, what: &str) {
+    assert!(output.status.success(), "{what} failed\n{}", text(output));
+}
+
+/// `docker <args>` and its stdout; panics when docker fails.
+pub fn docker(args: &[&str]) -> String {
+    let output = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("cannot run docker");
+    assert!(
+        output.status.success(),
+        "docker {args:?} failed\n{}",
+        text(&output)
+    );
+    stdout(&output)
+}
+
+pub fn lines(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Container name → id for the project's containers.
+pub fn containers(project: &str) -> BTreeMap<String, String> {
+    docker(&[
+        "ps",
+        "-a",
+        "--no-trunc",
+        "--filter",
+        &format!("label=mailctl.project={project}"),
+        "--format",
+        "{{.Names}} {{.ID}}",
+    ])
+    .lines()
+    .filter_map(|line| line.split_once(' '))
+    .map(|(name, id)| (name.to_owned(), id.to_owned()))
+    .collect()
+}
+
+pub fn networks(project: &str) -> Vec<String> {
+    lines(&docker(&[
+        "network",
+        "ls",
+        "--filter",
+        &format!("label=mailctl.project={project}"),
+        "--format",
+        "{{.Name}}",
+    ]))
+}
+
+pub fn volumes(project: &str) -> Vec<String> {
+    lines(&docker(&[
+        "volume",
+        "ls",
+        "--filter",
+        &format!("label=mailctl.project={project}"),
+        "--format",
+        "{{.Name}}",
+    ]))
+}
+
+/// Creates `debian:bookworm-slim` with the repository's bootstrap script
+/// when the daemon lacks it (no registry is reachable here).
+pub fn ensure_base_image() {
+    let present = Command::new("docker")
+        .args(["image", "inspect", "debian:bookworm-slim"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("cannot run docker");
+    if present.success() {
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/bootstrap-base-image.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("cannot run the bootstrap script");
+    assert!(
+        output.status.success(),
+        "bootstrap-base-image.sh failed\n{}",
+        text(&output)
+    );
+}
+
+/// Eight distinct free TCP ports on 127.0.0.1, chosen by the kernel.
+pub fn free_ports() -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..PORT_NAMES.len())
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("cannot bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|listener| listener.local_addr().unwrap().port())
+        .collect()
+}
+
+/// A /24 that no Docker network uses yet.
+pub fn free_subnet() -> String {
+    let ids = docker(&["network", "ls", "-q"]);
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    let used = if ids.is_empty() {
+        String::new()
+    } else {
+        let mut args = vec![
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+        ];
+        args.extend(ids);
+        docker(&args)
+    };
+    let start = std::process::id() % 200;
+    (0..200)
+        .map(|offset| format!("10.213.{}.0/24", (start + offset) % 200 + 20))
+        .find(|subnet| !used.contains(subnet.as_str()))
+        .expect("no free test subnet")
+}
+
+/// Removes everything the project made when the test ends, however it ends.
+pub struct Cleanup {
+    pub dir: PathBuf,
+    pub project: String,
+    temporary: Option<tempfile::TempDir>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if std::env::var_os("MAILCTL_TEST_KEEP").is_some() {
+            eprintln!(
+                "MAILCTL_TEST_KEEP set: leaving project `{}` in {}",
+                self.project,
+                self.dir.display()
+            );
+            if let Some(temporary) = self.temporary.take() {
+                let _ = temporary.keep();
+            }
+            return;
+        }
+        if self.dir.join("mailctl.yaml").exists() {
+            let output = mailctl(&self.dir, &["down", "--volumes", "--yes"]);
+            if !output.status.success() {
+                eprintln!(
+                    "cleanup: `mailctl down --volumes --yes` failed\n{}",
+                    text(&output)
+                );
+            }
+        }
+        // Belt and braces: whatever still carries the label goes too.
+        let quiet = |args: &[&str]| {
+            let _ = Command::new("docker")
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        };
+        for (_, id) in containers(&self.project) {
+            quiet(&["rm", "-f", "-v", &id]);
+        }
+        for network in networks(&self.project) {
+            quiet(&["network", "rm", &network]);
+        }
+        for volume in volumes(&self.project) {
+            quiet(&["volume", "rm", "-f", &volume]);
+        }
+    }
+}
+
+/// A fresh project (`mailctl init`) with unique name, ports and subnet.
+pub fn new_project(prefix: &str) -> (Cleanup, BTreeMap<&'static str, u16>) {
+    new_project_with(prefix, &[], None)
+}
+
+/// [`new_project`] with further `init` flags and, when given, `stdin` piped
+/// to `init` (for `--admin-password-stdin`).
+pub fn new_project_with(
+    prefix: &str,
+    extra_args: &[&str],
+    stdin: Option<&str>,
+) -> (Cleanup, BTreeMap<&'static str, u16>) {
+    let temporary = tempfile::tempdir().unwrap();
+    let dir = temporary.path().join("project");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let project = format!("{prefix}{}x{}", std::process::id(), nanos % 100_000);
+    let ports: BTreeMap<&'static str, u16> = PORT_NAMES.iter().copied().zip(free_ports()).collect();
+    let subnet = free_subnet();
+    let mut args: Vec<String> = [
+        "init",
+        "--hostname",
+        "mail.example.test",
+        "--domain",
+        "example.test",
+        "--domain",
+        "example.org",
+        "--admin",
+        "admin@example.test",
+        "--tls",
+        "self-signed",
+        "--bind",
+        "127.0.0.1",
+        "--subnet",
+        &subnet,
+        "--name",
+        &project,
+        "--yes",
+    ]
+    .iter()
+    .map(|arg| (*arg).to_owned())
+    .collect();
+    for (name, port) in &ports {
+        args.push("--port".to_owned());
+        args.push(format!("{name}={port}"));
+    }
+    args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // The guard exists before `init` runs, so nothing outlives a failure.
+    let cleanup = Cleanup {
+        dir: dir.clone(),
+        project,
+        temporary: Some(temporary),
+    };
+    let output = match stdin {
+        Some(input) => mailctl_with_input(&dir, &args, input),
+        None => mailctl(&dir, &args),
+    };
+    assert_success(&output, "mailctl init");
+    (cleanup, ports)
+}
+
+/// One stack at a time within a test binary: its tests never overlap.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
