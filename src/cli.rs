@@ -67,6 +67,9 @@ pub enum Command {
     /// Add, remove and list aliases; `@domain` as the source is a catch-all (applied live)
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// Import domains, mailboxes and aliases from another mail server (applied live)
+    #[command(subcommand)]
+    Import(ImportCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -295,6 +298,63 @@ pub enum UserCommand {
         /// Stop answering
         #[arg(long, conflicts_with_all = ["subject", "body_file", "from", "until"])]
         off: bool,
+    },
+    /// Create many mailboxes from a CSV or YAML file, applied live once
+    ///
+    /// CSV: a header line `address,password,password_hash,quota,name`, then one
+    /// mailbox per line; YAML: a list of maps with the same keys. Each row gives
+    /// either a password (hashed with Argon2id) or a Dovecot hash such as
+    /// `{SHA512-CRYPT}$6$…` (kept as it is). Every row is checked first; if any
+    /// is invalid, all of them are reported with their line numbers and nothing
+    /// is imported, unless `--skip-invalid`.
+    Import {
+        /// The file to read (`.csv`, `.yaml`, `.yml` or `.json`)
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Import the valid rows and report the invalid ones
+        #[arg(long)]
+        skip_invalid: bool,
+        /// The file's format (default: from its extension)
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        format: Option<ImportFormat>,
+    },
+}
+
+/// The formats `mailctl user import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    Csv,
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import the YAML that Mailu's `flask mailu config-export --secrets` writes
+    ///
+    /// Imports domains (with new DKIM keys, as `mailctl domain add` makes),
+    /// users, aliases (a `%@domain` wildcard becomes the `@domain` catch-all),
+    /// forwarding and automatic replies. `quota_bytes` becomes the quota (left
+    /// out: Mailu's default of 1000000000 bytes; 0: none).
+    ///
+    /// Password hashes that Dovecot verifies are kept: bcrypt (`$2b$`, as
+    /// `{BLF-CRYPT}`), `$6$` (`{SHA512-CRYPT}`) and `$5$` (`{SHA256-CRYPT}`),
+    /// with or without Mailu's `{SCHEME}` label. Users whose hash Dovecot cannot
+    /// verify (passlib's `$pbkdf2-sha256$` behind Mailu's `{PBKDF2}`, Mailu 2's
+    /// `$bcrypt-sha256$`) or that mailctl refuses as weak (`{MD5-CRYPT}`, DES
+    /// `{CRYPT}`) are imported DISABLED with an unusable random hash, and listed:
+    /// set a password with `mailctl user passwd ADDRESS`, then
+    /// `mailctl user enable ADDRESS`. Mail for them is delivered meanwhile.
+    ///
+    /// Not imported (each is reported): alternative domains, relays, tokens and
+    /// fetched accounts; Mailu's DKIM keys are replaced by new ones. Spam
+    /// settings, IMAP/POP switches and admin rights are ignored.
+    Mailu {
+        /// The export (YAML or JSON)
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Import the valid entries and report the invalid ones
+        #[arg(long)]
+        skip_invalid: bool,
     },
 }
 

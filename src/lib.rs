@@ -11,6 +11,7 @@ pub mod docker;
 pub mod error;
 pub mod files;
 pub mod images;
+pub mod import;
 pub mod live;
 pub mod names;
 pub mod output;

@@ -4,6 +4,7 @@ pub mod alias;
 pub mod dns;
 pub mod domain;
 pub mod down;
+pub mod import;
 pub mod init;
 pub mod logs;
 pub mod password_input;
@@ -43,5 +44,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Domain(command) => domain::run(&global, command),
         Command::User(command) => user::run(&global, command),
         Command::Alias(command) => alias::run(&global, command),
+        Command::Import(command) => import::run(&global, command),
     }
 }

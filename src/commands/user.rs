@@ -205,6 +205,11 @@ pub fn run(global: &Global, command: &UserCommand) -> anyhow::Result<()> {
                 None => output::status(format!("`{address}` no longer answers automatically")),
             }
         }
+        UserCommand::Import {
+            file,
+            skip_invalid,
+            format,
+        } => super::import::users(global, &project, config, file, *format, *skip_invalid)?,
         UserCommand::List { .. } => {}
     }
     Ok(())
