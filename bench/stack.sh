@@ -5,22 +5,26 @@
 #
 # Environment (all optional): ROUNDS=3 (cold starts per side), NOCHANGE=5
 # (no-change runs per side), IDLE=60 (seconds after healthy before the memory
-# sample), MAILCTL=path (skip `cargo build --release` and use this binary).
+# sample), MAILCTL=path (skip `cargo build --release` and use this binary;
+# useful when other cargo jobs hold the build lock). Takes about 9 minutes.
 #
 # What it measures, on one fresh project (unique name, 127.0.0.1 ports that
 # are free now, a private /24 no Docker network uses), always removed at the
 # end by `mailctl down --volumes --yes` (plus a label sweep):
-#  1. cold-ish start, alternately: `mailctl up` after `mailctl down`
-#     (volumes and images kept) until it returns with every service healthy,
-#     and `docker-compose up -d` in generated/ after `docker-compose down`
-#     plus polling `docker inspect` (every 0.2 s) until the same six
-#     containers are healthy. Images are built (or found) by a first
-#     `mailctl up` beforehand, so neither side builds. Target: mailctl/compose <= 1.
-#  2. no-change `up` with the stack running: `mailctl up` on a mailctl-made
-#     stack (target < 300 ms), `docker-compose up -d` on a compose-made stack;
-#     both checked to keep every container id. Finally one informational
-#     `docker-compose up -d` on the mailctl-made stack (does compose recreate?).
-#  3. idle memory: IDLE seconds after the mailctl-made stack is healthy, the
+#  1. cold-ish start, alternating in each round: `docker-compose up -d` in
+#     generated/ (after `mailctl down` or `docker-compose down`) plus polling
+#     `docker inspect` every 0.2 s until the six containers are healthy, then
+#     `docker-compose down` and `mailctl up` (returns once every service is
+#     healthy). Volumes and images are kept; a first `mailctl up` builds or
+#     finds the images beforehand, so neither side builds.
+#     Target: median mailctl/compose <= 1.
+#  2. no-change `up` with the stack running: `docker-compose up -d` on the
+#     compose-made stack of round 1, `mailctl up` on the mailctl-made stack
+#     of the last round (target < 300 ms); both checked to keep every
+#     container id. At the very end, informational: compose's config hash
+#     against the mailctl-made containers, and one real `docker-compose up -d`
+#     on them (does compose accept or recreate them?).
+#  3. idle memory: IDLE s after the last `mailctl up` returned healthy, the
 #     sum of `docker stats --no-stream` memory over the six containers, with
 #     each service's share. Target < 300 MiB.
 set -euo pipefail
@@ -49,9 +53,11 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 mailctl() { NO_COLOR=1 "$MAILCTL" -C "$DIR" "$@" </dev/null; }
 compose() { (cd "$GEN" && "$COMPOSE" --no-ansi "$@" </dev/null); }
 
+exec 3>&1 4>&2 # the real stdout and stderr, for the exit trap
 cleanup() {
     local status=$?
     set +e
+    exec 1>&3 2>&4 # set -e may exit inside a function whose output goes to the log
     trap - EXIT INT TERM
     log "cleanup: removing project $NAME"
     if [[ -f "$DIR/mailctl.yaml" ]]; then
@@ -76,6 +82,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# A private copy: a rebuild during the run must not swap the binary.
+cp "$MAILCTL" "$TMP/mailctl"
+MAILCTL="$TMP/mailctl"
 
 # --- unique ports and subnet -------------------------------------------------
 PORT_NAMES=(smtp submissions submission imaps pop3s sieve http https)
@@ -161,41 +170,39 @@ for container in "${CONTAINERS[@]}"; do
     docker image inspect "$image" >/dev/null
 done
 
-# --- 1. cold-ish start, alternating --------------------------------------------
+# --- 1. cold-ish start, alternating; 2. no-change up ------------------------
+# Each round: compose cold start (after round 1, compose's no-change runs on
+# that compose-made stack), `docker-compose down`, mailctl cold start, and
+# `mailctl down` except in the last round, whose mailctl-made stack serves
+# the mailctl no-change runs and the idle memory sample.
+mailctl down >>"$LOG" 2>&1
 M_COLD=()
 C_COLD=()
-state=mailctl # who created the running stack
+C_NOOP=()
 for round in $(seq 1 "$ROUNDS"); do
-    [[ $state == mailctl ]] && mailctl down >>"$LOG" 2>&1
-    [[ $state == compose ]] && compose down >>"$LOG" 2>&1
-    ms=$(mailctl_cold)
-    state=mailctl
-    M_COLD+=("$ms")
-    log "round $round: mailctl up         $(secs "$ms")"
-
-    mailctl down >>"$LOG" 2>&1
     ms=$(compose_cold)
-    state=compose
     C_COLD+=("$ms")
     log "round $round: docker-compose up  $(secs "$ms")"
+    if ((round == 1)); then
+        before=$(container_ids)
+        for i in $(seq 1 "$NOCHANGE"); do
+            t0=$(now_ms)
+            compose up -d >>"$LOG" 2>&1
+            C_NOOP+=($(($(now_ms) - t0)))
+        done
+        [[ "$(container_ids)" == "$before" ]] || { log "docker-compose up -d (no change) recreated containers"; exit 1; }
+        all_healthy
+        log "no-change docker-compose up -d: ${C_NOOP[*]} ms"
+    fi
+    compose down >>"$LOG" 2>&1
+
+    ms=$(mailctl_cold)
+    healthy_at=$(now_ms)
+    M_COLD+=("$ms")
+    log "round $round: mailctl up         $(secs "$ms")"
+    ((round == ROUNDS)) || mailctl down >>"$LOG" 2>&1
 done
 
-# --- 2. no-change up ---------------------------------------------------------------
-# Compose's no-change run against the compose-made stack of the last round.
-C_NOOP=()
-before=$(container_ids)
-for i in $(seq 1 "$NOCHANGE"); do
-    t0=$(now_ms)
-    compose up -d >>"$LOG" 2>&1
-    C_NOOP+=($(($(now_ms) - t0)))
-done
-[[ "$(container_ids)" == "$before" ]] || { log "docker-compose up -d (no change) recreated containers"; exit 1; }
-all_healthy
-
-compose down >>"$LOG" 2>&1
-mailctl up >>"$LOG" 2>&1
-healthy_at=$(now_ms)
-all_healthy
 M_NOOP=()
 before=$(container_ids)
 for i in $(seq 1 "$NOCHANGE"); do
@@ -206,6 +213,7 @@ for i in $(seq 1 "$NOCHANGE"); do
     grep -q 'nothing to do' <<<"$out" || { log "mailctl up (no change) did something: $out"; exit 1; }
 done
 [[ "$(container_ids)" == "$before" ]] || { log "mailctl up (no change) recreated containers"; exit 1; }
+log "no-change mailctl up: ${M_NOOP[*]} ms"
 
 # --- 3. idle memory -------------------------------------------------------------
 wait_s=$(((healthy_at + IDLE * 1000 - $(now_ms) + 999) / 1000))
@@ -233,35 +241,47 @@ memory=$(awk -v project="$NAME" '
         printf "    %-10s %7.1f MiB  (target < 300 MiB: %s)\n", "total", total, total < 300 ? "met" : "MISSED"
     }' <<<"$stats")
 
-# Informational: does compose accept mailctl-made containers as they are?
+# Informational: compose's view of the mailctl-made containers. First its
+# config hash against the containers' label (what decides a recreate), then
+# a real `docker-compose up -d` (last, as it may recreate or fail).
+mismatched=0
+while read -r service hash; do
+    label=$(docker inspect -f '{{index .Config.Labels "com.docker.compose.config-hash"}}' "$NAME-$service-1" 2>/dev/null || true)
+    [[ "$label" == "$hash" ]] || mismatched=$((mismatched + 1))
+done < <(compose config --hash='*' 2>>"$LOG")
 before=$(container_ids)
-compose up -d >>"$LOG" 2>&1
-after=$(container_ids)
-recreated=$(comm -13 <(awk '{print $2}' <<<"$before" | sort) <(awk '{print $2}' <<<"$after" | sort) | wc -l)
+if compose_out=$(compose up -d 2>&1); then
+    after=$(container_ids)
+    recreated=$(comm -13 <(awk '{print $2}' <<<"$before" | sort) <(awk '{print $2}' <<<"$after" | sort) | wc -l)
+    compose_on_mailctl="succeeded, recreated $recreated of 6 containers"
+else
+    compose_on_mailctl="FAILED: $(grep -v '^[[:space:]^~]*$' <<<"$compose_out" | tail -n 1 || true)"
+fi
+printf '%s\n' "$compose_out" >>"$LOG"
 
 # --- report ---------------------------------------------------------------------
 m_cold=$(printf '%s\n' "${M_COLD[@]}" | median)
 c_cold=$(printf '%s\n' "${C_COLD[@]}" | median)
 m_noop=$(printf '%s\n' "${M_NOOP[@]}" | median)
 c_noop=$(printf '%s\n' "${C_NOOP[@]}" | median)
-ratio=$(awk -v m="$m_cold" -v c="$c_cold" 'BEGIN {printf "%.2f", m / c}')
+ratio=$(awk -v m="$m_cold" -v c="$c_cold" 'BEGIN {printf "%.3f", m / c}')
 noop_ratio=$(awk -v m="$m_noop" -v c="$c_noop" 'BEGIN {printf "%.2f", m / c}')
 
 cat <<EOF
 
 mailctl stack benchmark ($(docker version -f 'Docker {{.Server.Version}}'), $("$COMPOSE" version --short 2>/dev/null | sed 's/^/docker-compose /'), $(nproc) CPUs)
-project $NAME, subnet $SUBNET; first mailctl up (images present or built): $(secs "$first_up")
+project $NAME, subnet $SUBNET; first mailctl up (images present or built): $(secs "$first_up"); whole run so far ${SECONDS} s
 
 1. cold-ish start until all 6 healthy (containers removed, volumes and images kept), $ROUNDS rounds each, alternating
     mailctl up              median $(secs "$m_cold")   runs ms: ${M_COLD[*]}
     docker-compose up -d    median $(secs "$c_cold")   runs ms: ${C_COLD[*]}
-    ratio mailctl/compose   $ratio   (target <= 1.00: $(awk -v r="$ratio" 'BEGIN {print (r <= 1.0 ? "met" : "MISSED")}'))
+    ratio mailctl/compose   $ratio   (target <= 1: $( ((m_cold <= c_cold)) && echo met || echo "MISSED by $((m_cold - c_cold)) ms"))
 
 2. no-change up with the stack running, $NOCHANGE runs each (no container recreated, checked)
     mailctl up              median ${m_noop} ms   runs ms: ${M_NOOP[*]}   (target < 300 ms: $( ((m_noop < 300)) && echo met || echo MISSED))
     docker-compose up -d    median ${c_noop} ms   runs ms: ${C_NOOP[*]}   (on a compose-made stack)
     ratio mailctl/compose   $noop_ratio
-    docker-compose up -d on the mailctl-made stack: recreated $recreated of 6 containers
+    docker-compose on the mailctl-made stack: config-hash differs for $mismatched of 6 services; \`up -d\` $compose_on_mailctl
 
 3. idle memory ${IDLE} s after all healthy (docker stats, mailctl-made stack)
 $memory

@@ -129,6 +129,7 @@ pub mod labels {
     pub const SERVICE: &str = "com.docker.compose.service";
     pub const NUMBER: &str = "com.docker.compose.container-number";
     pub const ONEOFF: &str = "com.docker.compose.oneoff";
+    pub const COMPOSE_VERSION: &str = "com.docker.compose.version";
     pub const NETWORK: &str = "com.docker.compose.network";
     pub const VOLUME: &str = "com.docker.compose.volume";
     pub const MAILCTL_PROJECT: &str = "mailctl.project";
@@ -373,6 +374,8 @@ fn service_labels(
         (labels::SERVICE.to_owned(), service.name.clone()),
         (labels::NUMBER.to_owned(), "1".to_owned()),
         (labels::ONEOFF.to_owned(), "False".to_owned()),
+        // docker-compose 1.29 reads this label on every container it sees.
+        (labels::COMPOSE_VERSION.to_owned(), "1.29.2".to_owned()),
         (labels::MAILCTL_PROJECT.to_owned(), project.to_owned()),
         (labels::MAILCTL_SERVICE.to_owned(), service.name.clone()),
         (labels::CONFIG_HASH.to_owned(), hash),

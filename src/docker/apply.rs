@@ -16,7 +16,7 @@ use crate::plan::{Action, ContainerState, Health, Plan, RemoveReason, Step};
 use crate::spec::{ServiceSpec, StackSpec};
 
 /// How often health is polled.
-const POLL: Duration = Duration::from_millis(500);
+const POLL: Duration = Duration::from_millis(250);
 /// Log lines shown for a service that did not become healthy.
 const FAILURE_LOG_LINES: usize = 20;
 /// Restarts while waiting after which a service counts as crashing.
@@ -138,8 +138,9 @@ async fn run_service_inner(
     task: &Task,
     outcomes: &Mutex<BTreeMap<String, Outcome>>,
 ) -> Result<(), ServiceFailure> {
-    // Wait for the dependencies in the spec to be healthy.
-    loop {
+    // Wait for the dependencies in the spec to be healthy; a container that
+    // is kept as it is does not depend on anything that happens now.
+    while step.action != Action::Keep {
         let snapshot = outcomes
             .lock()
             .map(|outcomes| outcomes.clone())
@@ -279,6 +280,17 @@ pub async fn wait_healthy(
         let problem = match (observed.state, observed.health) {
             (ContainerState::Running, Health::Healthy | Health::None) => {
                 task.finish(format!("{} ({verb})", health_word(observed.health)));
+                return Ok(());
+            }
+            // Docker runs the first check only after its interval (10 s); the
+            // same command run now lets dependants start without that wait.
+            (ContainerState::Running, Health::Starting)
+                if docker
+                    .exec(container, &[crate::spec::HEALTH_COMMAND])
+                    .await
+                    .is_ok_and(|output| output.exit_code == 0) =>
+            {
+                task.finish(format!("healthy ({verb}; checked by mailctl)"));
                 return Ok(());
             }
             (ContainerState::Exited | ContainerState::Dead | ContainerState::Created, _) => {
