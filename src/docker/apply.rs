@@ -140,45 +140,47 @@ async fn run_service_inner(
 ) -> Result<(), ServiceFailure> {
     // Wait for the dependencies in the spec to be healthy; a container that
     // is kept as it is does not depend on anything that happens now.
-    while step.action != Action::Keep {
-        let snapshot = outcomes
-            .lock()
-            .map(|outcomes| outcomes.clone())
-            .unwrap_or_default();
-        let states: Vec<(&String, Outcome)> = service
-            .depends_on
-            .iter()
-            .filter_map(|dependency| {
-                snapshot
-                    .get(dependency)
-                    .map(|outcome| (dependency, *outcome))
-            })
-            .collect();
-        if let Some((failed, _)) = states
-            .iter()
-            .find(|(_, outcome)| *outcome == Outcome::Failed)
-        {
-            task.fail(format!("not started: `{failed}` did not become healthy"));
-            let mut failure = ServiceFailure::new(
-                &service.name,
-                anyhow::anyhow!(
-                    "`{}` was not started because `{failed}` did not become healthy",
-                    service.name
-                ),
-            );
-            failure.skipped = true;
-            return Err(failure);
+    if step.action != Action::Keep {
+        loop {
+            let snapshot = outcomes
+                .lock()
+                .map(|outcomes| outcomes.clone())
+                .unwrap_or_default();
+            let states: Vec<(&String, Outcome)> = service
+                .depends_on
+                .iter()
+                .filter_map(|dependency| {
+                    snapshot
+                        .get(dependency)
+                        .map(|outcome| (dependency, *outcome))
+                })
+                .collect();
+            if let Some((failed, _)) = states
+                .iter()
+                .find(|(_, outcome)| *outcome == Outcome::Failed)
+            {
+                task.fail(format!("not started: `{failed}` did not become healthy"));
+                let mut failure = ServiceFailure::new(
+                    &service.name,
+                    anyhow::anyhow!(
+                        "`{}` was not started because `{failed}` did not become healthy",
+                        service.name
+                    ),
+                );
+                failure.skipped = true;
+                return Err(failure);
+            }
+            let waiting: Vec<&str> = states
+                .iter()
+                .filter(|(_, outcome)| *outcome == Outcome::Pending)
+                .map(|(name, _)| name.as_str())
+                .collect();
+            if waiting.is_empty() {
+                break;
+            }
+            task.message(format!("waiting for {}", waiting.join(", ")));
+            tokio::time::sleep(POLL).await;
         }
-        let waiting: Vec<&str> = states
-            .iter()
-            .filter(|(_, outcome)| *outcome == Outcome::Pending)
-            .map(|(name, _)| name.as_str())
-            .collect();
-        if waiting.is_empty() {
-            break;
-        }
-        task.message(format!("waiting for {}", waiting.join(", ")));
-        tokio::time::sleep(POLL).await;
     }
 
     let fail = |error: anyhow::Error| {
