@@ -13,9 +13,12 @@
 //! project's label) however the test ends; `MAILCTL_TEST_KEEP=1` keeps it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{docker, ensure_base_image, free_ports, free_subnet, stderr, stdout, text};
+
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -40,23 +43,6 @@ const DELIVERY: Duration = Duration::from_secs(20);
 const SETTLE: Duration = Duration::from_secs(3);
 
 // ---------------------------------------------------------------- processes
-
-fn text(output: &Output) -> String {
-    format!(
-        "exit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// `mailctl -C <dir> <args>`, started with `input` (if any) on stdin.
 fn spawn_mailctl(dir: &Path, args: &[&str], input: Option<&str>) -> Child {
@@ -92,20 +78,6 @@ fn mailctl_input(dir: &Path, args: &[&str], input: &str) -> Output {
         .unwrap()
 }
 
-/// `docker <args>` and its stdout; panics when docker fails.
-fn docker(args: &[&str]) -> String {
-    let output = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("cannot run docker");
-    assert!(
-        output.status.success(),
-        "docker {args:?} failed\n{}",
-        text(&output)
-    );
-    stdout(&output)
-}
-
 fn labelled(kind: &str, project: &str, format: &str) -> Vec<String> {
     let filter = format!("label=mailctl.project={project}");
     let mut args = vec![kind, "ls", "--filter", &filter, "--format", format];
@@ -127,85 +99,7 @@ fn container_states(project: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Creates `debian:bookworm-slim` with the repository's bootstrap script
-/// when the daemon lacks it (no registry is reachable here).
-fn ensure_base_image() {
-    let present = Command::new("docker")
-        .args(["image", "inspect", "debian:bookworm-slim"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("cannot run docker");
-    if present.success() {
-        return;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/bootstrap-base-image.sh");
-    let output = Command::new("bash").arg(&script).output().unwrap();
-    assert!(
-        output.status.success(),
-        "bootstrap-base-image.sh failed\n{}",
-        text(&output)
-    );
-}
-
 // ------------------------------------------------------- unique resources
-
-/// Eight free TCP ports on 127.0.0.1 in a high range of their own, starting
-/// at a place derived from the process id.
-fn free_ports() -> Vec<u16> {
-    let start = 47_000 + (std::process::id() % 700) * 10;
-    let mut ports = Vec::new();
-    let mut candidate = start;
-    while ports.len() < PORT_NAMES.len() {
-        assert!(candidate < 60_000, "no free ports above {start}");
-        let port = u16::try_from(candidate).unwrap();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok()
-            && TcpListener::bind(("0.0.0.0", port)).is_ok()
-        {
-            ports.push(port);
-        }
-        candidate += 1;
-    }
-    ports
-}
-
-fn parse_subnet(cidr: &str) -> Option<(u32, u32)> {
-    let (address, length) = cidr.split_once('/')?;
-    let address: Ipv4Addr = address.parse().ok()?;
-    let length: u32 = length.parse().ok()?;
-    let mask = if length == 0 {
-        0
-    } else {
-        u32::MAX << (32 - length)
-    };
-    Some((u32::from(address) & mask, mask))
-}
-
-/// A /24 in 10.217.0.0/16 that overlaps no Docker network's subnet.
-fn free_subnet() -> String {
-    let ids = docker(&["network", "ls", "-q"]);
-    let mut args = vec![
-        "network",
-        "inspect",
-        "-f",
-        "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
-    ];
-    args.extend(ids.split_whitespace());
-    let used: Vec<(u32, u32)> = docker(&args)
-        .split_whitespace()
-        .filter_map(parse_subnet)
-        .collect();
-    let start = std::process::id() % 200;
-    (0..200)
-        .map(|offset| format!("10.217.{}.0/24", (start + offset) % 200 + 30))
-        .find(|candidate| {
-            let (network, mask) = parse_subnet(candidate).unwrap();
-            used.iter().all(|(other, other_mask)| {
-                network & other_mask != *other && other & mask != network
-            })
-        })
-        .expect("no free test subnet in 10.217.0.0/16")
-}
 
 // ------------------------------------------------------------------ cleanup
 
