@@ -10,36 +10,13 @@ use anyhow::Context;
 /// Writes `bytes` to `path` through a temporary file in the same directory,
 /// so readers see either the old or the new file, never a partial one.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    let parent = path
+    if let Some(parent) = path
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs_err::create_dir_all(parent)?;
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".mailctl-")
-        .tempfile_in(parent)
-        .with_context(|| format!("cannot create a temporary file in `{}`", parent.display()))?;
-    temporary
-        .as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .with_context(|| {
-            format!(
-                "cannot set the mode of a temporary file in `{}`",
-                parent.display()
-            )
-        })?;
-    temporary
-        .write_all(bytes)
-        .and_then(|()| temporary.as_file().sync_all())
-        .with_context(|| format!("cannot write `{}`", path.display()))?;
-    temporary
-        .persist(path)
-        .map_err(|error| error.error)
-        .with_context(|| format!("cannot replace `{}`", path.display()))?;
-    if let Ok(directory) = std::fs::File::open(parent) {
-        let _ = directory.sync_all();
+    {
+        fs_err::create_dir_all(parent)?;
     }
-    Ok(())
+    write_batch_atomic(&[(path, bytes, mode)])
 }
 
 /// What happened to one file.
