@@ -15,25 +15,15 @@
 
 mod common;
 
-use common::{docker, ensure_base_image, free_ports, free_subnet, stderr, stdout, text};
+use common::{docker, ensure_base_image, new_project_with, stderr, stdout, text, Cleanup};
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_mailctl");
-const PORT_NAMES: [&str; 8] = [
-    "smtp",
-    "submissions",
-    "submission",
-    "imaps",
-    "pop3s",
-    "sieve",
-    "http",
-    "https",
-];
 const ADMIN: &str = "admin@example.test";
 const ADMIN_PASSWORD: &str = "admin-password-0";
 /// How long a message may take from `250` at end of data to the INBOX.
@@ -102,53 +92,6 @@ fn container_states(project: &str) -> BTreeMap<String, String> {
 // ------------------------------------------------------- unique resources
 
 // ------------------------------------------------------------------ cleanup
-
-/// Removes everything the project made when the test ends, however it ends.
-struct Cleanup {
-    dir: PathBuf,
-    project: String,
-    temporary: Option<tempfile::TempDir>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if std::env::var_os("MAILCTL_TEST_KEEP").is_some() {
-            eprintln!(
-                "MAILCTL_TEST_KEEP set: leaving project `{}` in {}",
-                self.project,
-                self.dir.display()
-            );
-            if let Some(temporary) = self.temporary.take() {
-                let _ = temporary.keep();
-            }
-            return;
-        }
-        let output = mailctl(&self.dir, &["down", "--volumes", "--yes"]);
-        if !output.status.success() {
-            eprintln!(
-                "cleanup: `mailctl down --volumes --yes` failed\n{}",
-                text(&output)
-            );
-        }
-        // Belt and braces: whatever still carries the label goes too.
-        let quiet = |args: &[&str]| {
-            let _ = Command::new("docker")
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        };
-        for id in labelled("container", &self.project, "{{.ID}}") {
-            quiet(&["rm", "-f", "-v", &id]);
-        }
-        for network in labelled("network", &self.project, "{{.Name}}") {
-            quiet(&["network", "rm", &network]);
-        }
-        for volume in labelled("volume", &self.project, "{{.Name}}") {
-            quiet(&["volume", "rm", "-f", &volume]);
-        }
-    }
-}
 
 // -------------------------------------------------------------------- stack
 
@@ -429,58 +372,14 @@ impl Stack {
 
 /// A fresh project (`mailctl init`) with unique name, ports and subnet.
 fn new_stack() -> Stack {
-    let temporary = tempfile::tempdir().unwrap();
-    let dir = temporary.path().join("project");
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let project = format!("acct{}x{}", std::process::id(), nanos % 100_000);
-    let ports: BTreeMap<&'static str, u16> = PORT_NAMES.iter().copied().zip(free_ports()).collect();
-    let subnet = free_subnet();
-    let mut args: Vec<String> = [
-        "init",
-        "--hostname",
-        "mail.example.test",
-        "--domain",
-        "example.test",
-        "--domain",
-        "example.org",
-        "--admin",
-        ADMIN,
-        "--admin-password-stdin",
-        "--tls",
-        "self-signed",
-        "--bind",
-        "127.0.0.1",
-        "--subnet",
-        &subnet,
-        "--name",
-        &project,
-        "--offline-dns",
-        "--yes",
-    ]
-    .iter()
-    .map(|arg| (*arg).to_owned())
-    .collect();
-    for (name, port) in &ports {
-        args.push("--port".to_owned());
-        args.push(format!("{name}={port}"));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = mailctl_input(&dir, &args, &format!("{ADMIN_PASSWORD}\n"));
-    assert!(
-        output.status.success(),
-        "mailctl init failed\n{}",
-        text(&output)
+    let (guard, ports) = new_project_with(
+        "acct",
+        &["--admin-password-stdin", "--offline-dns"],
+        Some(&format!("{ADMIN_PASSWORD}\n")),
     );
-    eprintln!("[accounts] project `{project}`, subnet {subnet}, ports {ports:?}");
+    eprintln!("[accounts] project `{}`, ports {ports:?}", guard.project);
     Stack {
-        guard: Cleanup {
-            dir,
-            project,
-            temporary: Some(temporary),
-        },
+        guard,
         ports,
         sequence: std::cell::Cell::new(0),
     }
