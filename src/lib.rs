@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod dkim;
+pub mod doctor;
 pub mod dns;
 pub mod docker;
 pub mod error;
