@@ -28,6 +28,7 @@ fn big_config() -> Config {
         domains: Vec::new(),
         mailboxes: Vec::new(),
         aliases: Vec::new(),
+        doctor: Default::default(),
     };
     for d in 0..100 {
         let domain = format!("domain{d}.example");

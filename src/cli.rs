@@ -56,8 +56,10 @@ pub enum Command {
     Logs(LogsArgs),
     /// Restart one service, or every service, and wait until it is healthy
     Restart(RestartArgs),
-    /// Show the DNS records each domain needs
+    /// Show the DNS records each domain needs, or push them over RFC 2136
     Dns(DnsArgs),
+    /// Check everything a mail server needs (stack, network, DNS, blocklists, TLS, relay) and say what to fix
+    Doctor(DoctorArgs),
     /// Add, remove and list mail domains (applied live)
     #[command(subcommand)]
     Domain(DomainCommand),
@@ -161,6 +163,40 @@ pub struct DnsArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t)]
     pub format: DnsFormat,
+    #[command(subcommand)]
+    pub command: Option<DnsCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Add missing records and replace stale ones that mailctl owns with RFC 2136 updates (TSIG-signed); other records are never touched
+    Push(DnsPushArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DnsPushArgs {
+    /// Only this domain (default: every domain)
+    #[arg(value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// The primary (authoritative) DNS server accepting updates
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub server: String,
+    /// The TSIG key in BIND's format (`tsig-keygen NAME > FILE`)
+    #[arg(long, value_name = "FILE")]
+    pub tsig_key: PathBuf,
+    /// Print the update and send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct DoctorArgs {
+    /// Only this domain (default: every domain)
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// The DNS resolver to ask (default: the system's); blocklists refuse public resolvers
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
 }
 
 #[derive(Debug, Default, Args)]

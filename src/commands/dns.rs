@@ -31,6 +31,9 @@ pub fn read_dkim_keys(project: &Project, config: &Config) -> anyhow::Result<Dkim
 }
 
 pub fn run(global: &Global, args: &DnsArgs) -> anyhow::Result<()> {
+    if let Some(crate::cli::DnsCommand::Push(push)) = &args.command {
+        return super::dns_push::run(global, push);
+    }
     let project = Project::new(&global.dir)?;
     let config = project.load_config()?;
     let keys = read_dkim_keys(&project, &config)?;

@@ -524,6 +524,9 @@ fn build_config(settings: &Settings, previous: Option<&Config>) -> anyhow::Resul
         aliases: previous
             .map(|config| config.aliases.clone())
             .unwrap_or_default(),
+        doctor: previous
+            .map(|config| config.doctor.clone())
+            .unwrap_or_default(),
     })
 }
 

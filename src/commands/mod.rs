@@ -2,6 +2,8 @@
 //! own arguments.
 pub mod alias;
 pub mod dns;
+pub mod dns_push;
+pub mod doctor;
 pub mod domain;
 pub mod down;
 pub mod import;
@@ -41,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logs(args) => logs::run(&global, args),
         Command::Restart(args) => restart::run(&global, args),
         Command::Dns(args) => dns::run(&global, args),
+        Command::Doctor(args) => doctor::run(&global, args),
         Command::Domain(command) => domain::run(&global, command),
         Command::User(command) => user::run(&global, command),
         Command::Alias(command) => alias::run(&global, command),

@@ -1,6 +1,7 @@
 //! The project's single source of truth, `mailctl.yaml`: its types, defaults,
 //! loading (with file positions for every error) and saving.
 
+mod doctor;
 mod load;
 mod locate;
 mod size;
@@ -11,6 +12,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+pub use doctor::Doctor;
 pub use load::{load_file, parse_str, save_file, ConfigError, CONFIG_FILE, MAX_CONFIG_BYTES};
 pub use size::{Size, SizeError};
 pub use validate::{validate, Issue};
@@ -47,6 +49,9 @@ pub struct Config {
     pub mailboxes: Vec<Mailbox>,
     #[serde(default)]
     pub aliases: Vec<Alias>,
+    /// What `mailctl doctor` checks against (blocklists, outbound test target).
+    #[serde(default, skip_serializing_if = "Doctor::is_default")]
+    pub doctor: Doctor,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 //! configuration and the DKIM public keys, with no I/O) and their output as
 //! a zone file, a table or JSON.
 
+pub mod push;
 pub mod records;
 pub mod zone;
 

@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn disk_thresholds() {
         assert_eq!(disk("/", 50 * GIB, 100 * GIB).status, Status::Ok);
-        assert_eq!(disk("/", 3 * GIB, 100 * GIB).status, Status::Warning);
+        assert_eq!(disk("/", 3 * GIB, 10 * GIB).status, Status::Warning);
         assert_eq!(disk("/", GIB / 2, 100 * GIB).status, Status::Error);
     }
 

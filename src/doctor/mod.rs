@@ -9,6 +9,9 @@ pub mod certificate;
 pub mod dmarc;
 pub mod host;
 pub mod lookup;
+pub mod probe;
+pub mod run;
+pub mod smtp;
 pub mod spf;
 pub mod verdict;
 

@@ -1,0 +1,79 @@
+//! `mailctl doctor [--domain D] [--resolver IP[:PORT]] [--json]`: runs every
+//! check at once and prints one screen: ok / info / warning / error with
+//! what was found, what was expected and the fix. Exit 1 on any warning
+//! or error.
+
+use super::Global;
+use crate::cli::DoctorArgs;
+use crate::config::TlsMode;
+use crate::doctor::{self, lookup, run};
+use crate::error::{user_error, Silent};
+use crate::names::DomainName;
+use crate::output;
+use crate::project::Project;
+
+pub fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
+    let project = Project::new(&global.dir)?;
+    let config = project.load_config()?;
+    let keys = super::dns::read_dkim_keys(&project, &config)?;
+    let expected = crate::dns::expected_records(&config, &keys)?;
+    let domains = match &args.domain {
+        Some(name) => vec![configured_domain(&config, name)?],
+        None => Vec::new(),
+    };
+    let resolver = match &args.resolver {
+        Some(text) => Some(lookup::parse_server(text).ok_or_else(|| {
+            user_error(
+                format!("`{text}` is not a resolver address"),
+                "give an IP address with an optional port: `--resolver 127.0.0.1:5353`",
+            )
+        })?),
+        None => None,
+    };
+    let mut extra_trust = Vec::new();
+    if config.tls.mode == TlsMode::SelfSigned {
+        extra_trust.push(project.live_certs_dir().join(crate::tls::CERTIFICATE_FILE));
+    }
+    if let Some(file) = &config.doctor.ca_file {
+        extra_trust.push(project.root().join(file));
+    }
+    let options = run::Options {
+        domains,
+        resolver,
+        root: project.root().to_path_buf(),
+        extra_trust,
+    };
+    let started = std::time::Instant::now();
+    let findings = crate::docker::block_on(run::run(config, expected, options))??;
+    let elapsed = started.elapsed();
+    let passed = doctor::passes(&findings);
+    if global.json {
+        output::json(&serde_json::json!({
+            "passed": passed,
+            "millis": u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            "findings": findings,
+        }))?;
+    } else {
+        output::data(doctor::to_text(&findings));
+        output::detail(format!("finished in {:.1} s", elapsed.as_secs_f64()));
+    }
+    if passed {
+        Ok(())
+    } else {
+        Err(Silent(1).into())
+    }
+}
+
+/// A configured domain named on the command line, as an A-label.
+pub fn configured_domain(config: &crate::config::Config, name: &str) -> anyhow::Result<String> {
+    let domain = DomainName::parse(name)
+        .map_err(|error| user_error(format!("`{name}`: {}", error.reason), "give a configured domain"))?;
+    if config.domain(domain.as_str()).is_none() {
+        let known: Vec<&str> = config.domains.iter().map(|d| d.name.as_str()).collect();
+        return Err(user_error(
+            format!("domain `{}` is not configured", domain.display_both()),
+            format!("configured domains: {}", known.join(", ")),
+        ));
+    }
+    Ok(domain.as_str().to_owned())
+}
