@@ -4,6 +4,7 @@
 
 pub mod push;
 pub mod records;
+pub mod update;
 pub mod zone;
 
 pub use records::{
