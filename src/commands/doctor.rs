@@ -66,8 +66,12 @@ pub fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
 
 /// A configured domain named on the command line, as an A-label.
 pub fn configured_domain(config: &crate::config::Config, name: &str) -> anyhow::Result<String> {
-    let domain = DomainName::parse(name)
-        .map_err(|error| user_error(format!("`{name}`: {}", error.reason), "give a configured domain"))?;
+    let domain = DomainName::parse(name).map_err(|error| {
+        user_error(
+            format!("`{name}`: {}", error.reason),
+            "give a configured domain",
+        )
+    })?;
     if config.domain(domain.as_str()).is_none() {
         let known: Vec<&str> = config.domains.iter().map(|d| d.name.as_str()).collect();
         return Err(user_error(

@@ -13,28 +13,15 @@
 use std::collections::BTreeMap;
 
 use super::records::{DnsRecord, RecordType, RecordValue};
+use super::update::Change;
 use super::zone::rdata;
-
-/// One change of an update (RFC 2136 §2.5), data in master-file syntax.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushChange {
-    Add { name: String, ttl: u32, rtype: RecordType, data: String },
-    DeleteRecord { name: String, rtype: RecordType, data: String },
-}
-
-impl PushChange {
-    /// `add mail.example.org. 3600 IN A 192.0.2.1`, as nsupdate would say it.
-    pub fn describe(&self) -> String {
-        match self {
-            PushChange::Add { name, ttl, rtype, data } => format!("update add {name}. {ttl} IN {} {data}", rtype.as_str()),
-            PushChange::DeleteRecord { name, rtype, data } => format!("update delete {name}. IN {} {data}", rtype.as_str()),
-        }
-    }
-}
 
 /// The (name, type) sets to read from the server before deciding.
 pub fn sets_to_read(expected: &[&DnsRecord]) -> Vec<(String, RecordType)> {
-    let mut sets: Vec<(String, RecordType)> = expected.iter().map(|record| (record.name.clone(), record.record_type())).collect();
+    let mut sets: Vec<(String, RecordType)> = expected
+        .iter()
+        .map(|record| (record.name.clone(), record.record_type()))
+        .collect();
     sets.sort();
     sets.dedup();
     sets
@@ -117,7 +104,10 @@ fn owns(rtype: RecordType, name: &str, expected: &[&DnsRecord], existing: &str) 
 
 /// The changes that make `existing` (data by name and type, as the server
 /// returns it) hold `expected`, touching only what mailctl owns.
-pub fn diff(expected: &[&DnsRecord], existing: &BTreeMap<(String, RecordType), Vec<String>>) -> Vec<PushChange> {
+pub fn diff(
+    expected: &[&DnsRecord],
+    existing: &BTreeMap<(String, RecordType), Vec<String>>,
+) -> Vec<Change> {
     let mut deletes = Vec::new();
     let mut adds = Vec::new();
     for (name, rtype) in sets_to_read(expected) {
@@ -126,17 +116,32 @@ pub fn diff(expected: &[&DnsRecord], existing: &BTreeMap<(String, RecordType), V
             .copied()
             .filter(|record| record.name == name && record.record_type() == rtype)
             .collect();
-        let present = existing.get(&(name.clone(), rtype)).cloned().unwrap_or_default();
-        let wanted_normal: Vec<String> = wanted.iter().map(|record| normal(rtype, &rdata(&record.value))).collect();
+        let present = existing
+            .get(&(name.clone(), rtype))
+            .cloned()
+            .unwrap_or_default();
+        let wanted_normal: Vec<String> = wanted
+            .iter()
+            .map(|record| normal(rtype, &rdata(&record.value)))
+            .collect();
         let present_normal: Vec<String> = present.iter().map(|data| normal(rtype, data)).collect();
         for (data, data_normal) in present.iter().zip(&present_normal) {
             if !wanted_normal.contains(data_normal) && owns(rtype, &name, &wanted, data) {
-                deletes.push(PushChange::DeleteRecord { name: name.clone(), rtype, data: data.clone() });
+                deletes.push(Change::DeleteRecord {
+                    name: name.clone(),
+                    rtype,
+                    data: data.clone(),
+                });
             }
         }
         for (record, record_normal) in wanted.iter().zip(&wanted_normal) {
             if !present_normal.contains(record_normal) {
-                adds.push(PushChange::Add { name: name.clone(), ttl: record.ttl, rtype, data: rdata(&record.value) });
+                adds.push(Change::Add {
+                    name: name.clone(),
+                    ttl: record.ttl,
+                    rtype,
+                    data: rdata(&record.value),
+                });
             }
         }
     }
@@ -159,19 +164,42 @@ mod tests {
         }
     }
 
-    fn existing(entries: &[(&str, RecordType, &[&str])]) -> BTreeMap<(String, RecordType), Vec<String>> {
+    fn existing(
+        entries: &[(&str, RecordType, &[&str])],
+    ) -> BTreeMap<(String, RecordType), Vec<String>> {
         entries
             .iter()
-            .map(|(name, rtype, data)| (((*name).to_owned(), *rtype), data.iter().map(|d| (*d).to_owned()).collect()))
+            .map(|(name, rtype, data)| {
+                (
+                    ((*name).to_owned(), *rtype),
+                    data.iter().map(|d| (*d).to_owned()).collect(),
+                )
+            })
             .collect()
     }
 
     fn expected() -> Vec<DnsRecord> {
         vec![
-            record("example.org", RecordValue::Mx { preference: 10, exchange: DomainName::parse("mail.example.org").unwrap() }),
+            record(
+                "example.org",
+                RecordValue::Mx {
+                    preference: 10,
+                    exchange: DomainName::parse("mail.example.org").unwrap(),
+                },
+            ),
             record("example.org", RecordValue::Txt("v=spf1 mx -all".into())),
-            record("_dmarc.example.org", RecordValue::Txt("v=DMARC1; p=quarantine".into())),
-            record("example.org", RecordValue::Caa { flags: 0, tag: "issue".into(), value: "letsencrypt.org".into() }),
+            record(
+                "_dmarc.example.org",
+                RecordValue::Txt("v=DMARC1; p=quarantine".into()),
+            ),
+            record(
+                "example.org",
+                RecordValue::Caa {
+                    flags: 0,
+                    tag: "issue".into(),
+                    value: "letsencrypt.org".into(),
+                },
+            ),
         ]
     }
 
@@ -181,8 +209,13 @@ mod tests {
         let refs: Vec<&DnsRecord> = records.iter().collect();
         let changes = diff(&refs, &BTreeMap::new());
         assert_eq!(changes.len(), 4);
-        assert!(changes.iter().all(|change| matches!(change, PushChange::Add { .. })));
-        assert_eq!(changes[0].describe().split_whitespace().next(), Some("update"));
+        assert!(changes
+            .iter()
+            .all(|change| matches!(change, Change::Add { .. })));
+        assert_eq!(
+            changes[0].to_string().split_whitespace().next(),
+            Some("update")
+        );
     }
 
     #[test]
@@ -191,9 +224,21 @@ mod tests {
         let refs: Vec<&DnsRecord> = records.iter().collect();
         let zone = existing(&[
             ("example.org", RecordType::Mx, &["10 mail.example.org."]),
-            ("example.org", RecordType::Txt, &["\"v=spf1 mx -all\"", "\"google-site-verification=abc\""]),
-            ("_dmarc.example.org", RecordType::Txt, &["\"v=DMARC1; p=quarantine\""]),
-            ("example.org", RecordType::Caa, &["0 issue \"letsencrypt.org\"", "0 issue \"sectigo.com\""]),
+            (
+                "example.org",
+                RecordType::Txt,
+                &["\"v=spf1 mx -all\"", "\"google-site-verification=abc\""],
+            ),
+            (
+                "_dmarc.example.org",
+                RecordType::Txt,
+                &["\"v=DMARC1; p=quarantine\""],
+            ),
+            (
+                "example.org",
+                RecordType::Caa,
+                &["0 issue \"letsencrypt.org\"", "0 issue \"sectigo.com\""],
+            ),
         ]);
         assert_eq!(diff(&refs, &zone), Vec::new());
     }
@@ -204,22 +249,50 @@ mod tests {
         let refs: Vec<&DnsRecord> = records.iter().collect();
         let zone = existing(&[
             ("example.org", RecordType::Mx, &["10 mx.other.net."]),
-            ("example.org", RecordType::Txt, &["\"v=spf1 ip4:192.0.2.1 -all\"", "\"google-site-verification=abc\""]),
+            (
+                "example.org",
+                RecordType::Txt,
+                &[
+                    "\"v=spf1 ip4:192.0.2.1 -all\"",
+                    "\"google-site-verification=abc\"",
+                ],
+            ),
             ("example.org", RecordType::Caa, &["0 issue \"sectigo.com\""]),
         ]);
         let changes = diff(&refs, &zone);
-        let text: Vec<String> = changes.iter().map(PushChange::describe).collect();
-        assert!(text.contains(&"update delete example.org. IN MX 10 mx.other.net.".to_owned()), "{text:?}");
-        assert!(text.contains(&"update delete example.org. IN TXT \"v=spf1 ip4:192.0.2.1 -all\"".to_owned()), "{text:?}");
-        assert!(!text.iter().any(|line| line.contains("google-site-verification") || line.contains("sectigo")), "{text:?}");
-        assert!(text.contains(&"update add example.org. 3600 IN CAA 0 issue \"letsencrypt.org\"".to_owned()), "{text:?}");
+        let text: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        assert!(
+            text.contains(&"update delete example.org. IN MX 10 mx.other.net.".to_owned()),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(
+                &"update delete example.org. IN TXT \"v=spf1 ip4:192.0.2.1 -all\"".to_owned()
+            ),
+            "{text:?}"
+        );
+        assert!(
+            !text
+                .iter()
+                .any(|line| line.contains("google-site-verification") || line.contains("sectigo")),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(
+                &"update add example.org. 3600 IN CAA 0 issue \"letsencrypt.org\"".to_owned()
+            ),
+            "{text:?}"
+        );
         // Deletions come first, so a replaced set never holds both.
-        assert!(matches!(changes[0], PushChange::DeleteRecord { .. }));
+        assert!(matches!(changes[0], Change::DeleteRecord { .. }));
     }
 
     #[test]
     fn unquotes_split_strings() {
-        assert_eq!(unquote("\"v=DKIM1; k=rsa; \" \"p=AB\""), "v=DKIM1; k=rsa; p=AB");
+        assert_eq!(
+            unquote("\"v=DKIM1; k=rsa; \" \"p=AB\""),
+            "v=DKIM1; k=rsa; p=AB"
+        );
         assert_eq!(unquote("\"a\\\"b\\059\""), "a\"b;");
     }
 }

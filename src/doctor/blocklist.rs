@@ -26,7 +26,10 @@ pub fn default_address_lists() -> Vec<Blocklist> {
         ("psbl.surriel.com", false),
     ]
     .into_iter()
-    .map(|(zone, ipv6)| Blocklist { zone: zone.to_owned(), ipv6 })
+    .map(|(zone, ipv6)| Blocklist {
+        zone: zone.to_owned(),
+        ipv6,
+    })
     .collect()
 }
 
@@ -126,7 +129,10 @@ mod tests {
 
     #[test]
     fn query_names() {
-        assert_eq!(address_query("192.0.2.99".parse().unwrap(), "zen.spamhaus.org"), "99.2.0.192.zen.spamhaus.org");
+        assert_eq!(
+            address_query("192.0.2.99".parse().unwrap(), "zen.spamhaus.org"),
+            "99.2.0.192.zen.spamhaus.org"
+        );
         let v6 = address_query("2001:db8::1".parse().unwrap(), "zen.spamhaus.org");
         assert!(v6.starts_with("1.0.0.0."));
         assert!(v6.ends_with(".8.b.d.0.1.0.0.2.zen.spamhaus.org"));
@@ -139,10 +145,20 @@ mod tests {
             decode("zen.spamhaus.org", &["127.0.0.2".parse().unwrap()]),
             Listing::Listed(vec!["SBL: Spamhaus Block List (spam source)".into()])
         );
-        assert!(matches!(decode("zen.spamhaus.org", &["127.0.0.11".parse().unwrap()]), Listing::Listed(r) if r[0].starts_with("PBL")));
-        assert!(matches!(decode("zen.spamhaus.org", &["127.255.255.254".parse().unwrap()]), Listing::Unusable(m) if m.contains("public")));
-        assert!(matches!(decode("zen.spamhaus.org", &["127.255.255.255".parse().unwrap()]), Listing::Unusable(_)));
-        assert!(matches!(decode("dbl.spamhaus.org", &["127.0.1.255".parse().unwrap()]), Listing::Unusable(_)));
+        assert!(
+            matches!(decode("zen.spamhaus.org", &["127.0.0.11".parse().unwrap()]), Listing::Listed(r) if r[0].starts_with("PBL"))
+        );
+        assert!(
+            matches!(decode("zen.spamhaus.org", &["127.255.255.254".parse().unwrap()]), Listing::Unusable(m) if m.contains("public"))
+        );
+        assert!(matches!(
+            decode("zen.spamhaus.org", &["127.255.255.255".parse().unwrap()]),
+            Listing::Unusable(_)
+        ));
+        assert!(matches!(
+            decode("dbl.spamhaus.org", &["127.0.1.255".parse().unwrap()]),
+            Listing::Unusable(_)
+        ));
     }
 
     #[test]
@@ -151,6 +167,9 @@ mod tests {
             decode("bl.test", &["127.0.0.2".parse().unwrap()]),
             Listing::Listed(vec!["listed (127.0.0.2)".into()])
         );
-        assert!(matches!(decode("bl.test", &["192.0.2.1".parse().unwrap()]), Listing::Unusable(_)));
+        assert!(matches!(
+            decode("bl.test", &["192.0.2.1".parse().unwrap()]),
+            Listing::Unusable(_)
+        ));
     }
 }

@@ -31,8 +31,8 @@ pub struct Leaf {
 
 /// Reads names (subjectAltName DNS entries, else the CN) and validity.
 pub fn leaf(der: &[u8]) -> Result<Leaf, String> {
-    let (_, certificate) =
-        x509_parser::parse_x509_certificate(der).map_err(|error| format!("unreadable certificate: {error}"))?;
+    let (_, certificate) = x509_parser::parse_x509_certificate(der)
+        .map_err(|error| format!("unreadable certificate: {error}"))?;
     let mut names = Vec::new();
     if let Ok(Some(extension)) = certificate.subject_alternative_name() {
         for name in &extension.value.general_names {
@@ -81,8 +81,13 @@ pub fn verdict(
 ) -> Finding {
     let check = "tls.certificate";
     let Some(first) = served.chain.first() else {
-        return Finding::new(check, subject, Status::Error, "the server sent no certificate")
-            .fix(fix_command.to_owned());
+        return Finding::new(
+            check,
+            subject,
+            Status::Error,
+            "the server sent no certificate",
+        )
+        .fix(fix_command.to_owned());
     };
     let leaf = match leaf(first) {
         Ok(leaf) => leaf,
@@ -97,33 +102,63 @@ pub fn verdict(
     );
     let days_left = (leaf.not_after - now).div_euclid(86_400);
     if !leaf.names.iter().any(|name| covers(name, host)) {
-        return Finding::new(check, subject, Status::Error, format!("the certificate does not cover `{host}`"))
-            .found(found)
-            .expected(format!("a certificate naming `{host}`"))
-            .fix(fix_command.to_owned());
+        return Finding::new(
+            check,
+            subject,
+            Status::Error,
+            format!("the certificate does not cover `{host}`"),
+        )
+        .found(found)
+        .expected(format!("a certificate naming `{host}`"))
+        .fix(fix_command.to_owned());
     }
     if now > leaf.not_after {
-        return Finding::new(check, subject, Status::Error, format!("the certificate expired on {}", format_time(leaf.not_after)))
-            .found(found)
-            .expected(format!("a certificate valid for at least {MINIMUM_DAYS} more days"))
-            .fix(fix_command.to_owned());
+        return Finding::new(
+            check,
+            subject,
+            Status::Error,
+            format!("the certificate expired on {}", format_time(leaf.not_after)),
+        )
+        .found(found)
+        .expected(format!(
+            "a certificate valid for at least {MINIMUM_DAYS} more days"
+        ))
+        .fix(fix_command.to_owned());
     }
     if now < leaf.not_before {
-        return Finding::new(check, subject, Status::Error, format!("the certificate is not valid before {}", format_time(leaf.not_before)))
-            .found(found)
-            .fix("check the server's clock, then renew the certificate");
+        return Finding::new(
+            check,
+            subject,
+            Status::Error,
+            format!(
+                "the certificate is not valid before {}",
+                format_time(leaf.not_before)
+            ),
+        )
+        .found(found)
+        .fix("check the server's clock, then renew the certificate");
     }
     if let Some(error) = &served.chain_error {
-        return Finding::new(check, subject, Status::Error, format!("the chain does not verify: {error}"))
-            .found(found)
-            .expected("a chain to a trusted root, with every intermediate sent")
-            .fix(fix_command.to_owned());
+        return Finding::new(
+            check,
+            subject,
+            Status::Error,
+            format!("the chain does not verify: {error}"),
+        )
+        .found(found)
+        .expected("a chain to a trusted root, with every intermediate sent")
+        .fix(fix_command.to_owned());
     }
     if days_left < MINIMUM_DAYS {
-        return Finding::new(check, subject, Status::Warning, format!("the certificate expires in {days_left} days"))
-            .found(found)
-            .expected(format!("at least {MINIMUM_DAYS} days left"))
-            .fix(fix_command.to_owned());
+        return Finding::new(
+            check,
+            subject,
+            Status::Warning,
+            format!("the certificate expires in {days_left} days"),
+        )
+        .found(found)
+        .expected(format!("at least {MINIMUM_DAYS} days left"))
+        .fix(fix_command.to_owned());
     }
     if self_signed_mode {
         return Finding::new(
@@ -135,7 +170,12 @@ pub fn verdict(
         .found(found)
         .fix("other servers and clients will not trust it: for production use `tls.mode: letsencrypt`");
     }
-    Finding::ok(check, subject, format!("valid for `{host}`, {days_left} days left")).found(found)
+    Finding::ok(
+        check,
+        subject,
+        format!("valid for `{host}`, {days_left} days left"),
+    )
+    .found(found)
 }
 
 /// `2026-11-27 20:00 UTC`.
@@ -144,7 +184,9 @@ pub fn format_time(unix: i64) -> String {
         .ok()
         .and_then(|moment| {
             moment
-                .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute] UTC"
+                ))
                 .ok()
         })
         .unwrap_or_else(|| unix.to_string())
@@ -156,7 +198,10 @@ mod tests {
 
     fn certificate(names: &[&str], days: i64) -> Vec<u8> {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let mut params = rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).unwrap();
+        let mut params = rcgen::CertificateParams::new(
+            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+        )
+        .unwrap();
         params.not_before = time::OffsetDateTime::from_unix_timestamp(NOW - 86_400 * 30).unwrap();
         params.not_after = time::OffsetDateTime::from_unix_timestamp(NOW + 86_400 * days).unwrap();
         params.self_signed(&key).unwrap().der().to_vec()
@@ -165,7 +210,11 @@ mod tests {
     const NOW: i64 = 1_795_000_000;
 
     fn served(der: Vec<u8>, error: Option<&str>) -> Served {
-        Served { chain: vec![der], chain_error: error.map(str::to_owned), protocol: "TLSv1.3".into() }
+        Served {
+            chain: vec![der],
+            chain_error: error.map(str::to_owned),
+            protocol: "TLSv1.3".into(),
+        }
     }
 
     #[test]
@@ -180,17 +229,33 @@ mod tests {
     fn verdicts() {
         let fix = "mailctl cert renew";
         let good = served(certificate(&["mail.example.org"], 60), None);
-        assert_eq!(verdict("x:25", "mail.example.org", &good, NOW, false, fix).status, Status::Ok);
-        assert_eq!(verdict("x:25", "mail.example.org", &good, NOW, true, fix).status, Status::Info);
+        assert_eq!(
+            verdict("x:25", "mail.example.org", &good, NOW, false, fix).status,
+            Status::Ok
+        );
+        assert_eq!(
+            verdict("x:25", "mail.example.org", &good, NOW, true, fix).status,
+            Status::Info
+        );
         let wrong = verdict("x:25", "mail.example.net", &good, NOW, false, fix);
         assert_eq!(wrong.status, Status::Error);
         assert!(wrong.summary.contains("does not cover"));
         let soon = served(certificate(&["mail.example.org"], 5), None);
-        assert_eq!(verdict("x:25", "mail.example.org", &soon, NOW, false, fix).status, Status::Warning);
+        assert_eq!(
+            verdict("x:25", "mail.example.org", &soon, NOW, false, fix).status,
+            Status::Warning
+        );
         let expired = served(certificate(&["mail.example.org"], -1), Some("expired"));
         let finding = verdict("x:25", "mail.example.org", &expired, NOW, false, fix);
         assert!(finding.summary.contains("expired"), "{finding:?}");
-        let untrusted = served(certificate(&["mail.example.org"], 60), Some("UnknownIssuer"));
-        assert!(verdict("x:25", "mail.example.org", &untrusted, NOW, false, fix).summary.contains("does not verify"));
+        let untrusted = served(
+            certificate(&["mail.example.org"], 60),
+            Some("UnknownIssuer"),
+        );
+        assert!(
+            verdict("x:25", "mail.example.org", &untrusted, NOW, false, fix)
+                .summary
+                .contains("does not verify")
+        );
     }
 }

@@ -33,7 +33,9 @@ pub fn parse(text: &str) -> Result<Record, String> {
     };
     let policy_value = |value: &str, tag: &str| match value.to_ascii_lowercase().as_str() {
         value @ ("none" | "quarantine" | "reject") => Ok(value.to_owned()),
-        other => Err(format!("`{tag}={other}`: the policy must be none, quarantine or reject")),
+        other => Err(format!(
+            "`{tag}={other}`: the policy must be none, quarantine or reject"
+        )),
     };
     for tag in tags {
         let Some((name, value)) = tag.split_once('=') else {
@@ -50,14 +52,15 @@ pub fn parse(text: &str) -> Result<Record, String> {
                     .filter(|percent| *percent <= 100)
                     .ok_or_else(|| format!("`pct={value}` must be 0 to 100"))?;
             }
-            "adkim" | "aspf" => {
-                if !matches!(value, "r" | "s") {
-                    return Err(format!("`{name}={value}` must be r or s"));
-                }
+            "adkim" | "aspf" if !matches!(value, "r" | "s") => {
+                return Err(format!("`{name}={value}` must be r or s"));
             }
             "rua" | "ruf" => {
                 let uris: Vec<String> = value.split(',').map(|uri| uri.trim().to_owned()).collect();
-                if let Some(bad) = uris.iter().find(|uri| !uri.to_ascii_lowercase().starts_with("mailto:")) {
+                if let Some(bad) = uris
+                    .iter()
+                    .find(|uri| !uri.to_ascii_lowercase().starts_with("mailto:"))
+                {
                     return Err(format!("`{name}`: `{bad}` is not a mailto: URI"));
                 }
                 if name == "rua" {
@@ -80,7 +83,9 @@ mod tests {
 
     #[test]
     fn parses_a_full_record() {
-        let record = parse("v=DMARC1; p=quarantine; sp=reject; pct=50; rua=mailto:d@example.org; adkim=s").unwrap();
+        let record =
+            parse("v=DMARC1; p=quarantine; sp=reject; pct=50; rua=mailto:d@example.org; adkim=s")
+                .unwrap();
         assert_eq!(record.policy, "quarantine");
         assert_eq!(record.subdomain_policy.as_deref(), Some("reject"));
         assert_eq!(record.percent, 50);

@@ -9,8 +9,15 @@ const MIB: u64 = 1024 * 1024;
 
 /// Free space: below 1 GiB or 5 % is an error, below 5 GiB or 15 % a warning.
 pub fn disk(path: &str, available: u64, total: u64) -> Finding {
-    let percent = if total == 0 { 0 } else { available.saturating_mul(100) / total };
-    let found = format!("{:.1} GiB free of {:.1} GiB ({percent}%)", available as f64 / GIB as f64, total as f64 / GIB as f64);
+    let percent = available
+        .saturating_mul(100)
+        .checked_div(total)
+        .unwrap_or(0);
+    let found = format!(
+        "{:.1} GiB free of {:.1} GiB ({percent}%)",
+        available as f64 / GIB as f64,
+        total as f64 / GIB as f64
+    );
     let status = if available < GIB || percent < 5 {
         Status::Error
     } else if available < 5 * GIB || percent < 15 {
@@ -18,10 +25,16 @@ pub fn disk(path: &str, available: u64, total: u64) -> Finding {
     } else {
         Status::Ok
     };
-    let finding = Finding::new("stack.disk", path, status, match status {
-        Status::Ok => "enough free disk space".to_owned(),
-        _ => "little free disk space: mail, queues and logs stop when the disk is full".to_owned(),
-    })
+    let finding = Finding::new(
+        "stack.disk",
+        path,
+        status,
+        match status {
+            Status::Ok => "enough free disk space".to_owned(),
+            _ => "little free disk space: mail, queues and logs stop when the disk is full"
+                .to_owned(),
+        },
+    )
     .found(found);
     if status == Status::Ok {
         finding
@@ -38,7 +51,13 @@ pub fn mem_available(meminfo: &str) -> Option<(u64, u64)> {
         meminfo
             .lines()
             .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
             .map(|kib| kib * 1024)
     };
     Some((field("MemAvailable:")?, field("MemTotal:")?))
@@ -54,15 +73,24 @@ pub fn memory(available: u64, total: u64) -> Finding {
     } else {
         Status::Ok
     };
-    let finding = Finding::new("stack.memory", "host", status, match status {
-        Status::Ok => "enough free memory".to_owned(),
-        _ => "little free memory: Rspamd and ClamAV are killed first when it runs out".to_owned(),
-    })
+    let finding = Finding::new(
+        "stack.memory",
+        "host",
+        status,
+        match status {
+            Status::Ok => "enough free memory".to_owned(),
+            _ => {
+                "little free memory: Rspamd and ClamAV are killed first when it runs out".to_owned()
+            }
+        },
+    )
     .found(found);
     if status == Status::Ok {
         finding
     } else {
-        finding.expected("at least 512 MiB available").fix("add memory or swap, or turn off `components.antivirus`")
+        finding
+            .expected("at least 512 MiB available")
+            .fix("add memory or swap, or turn off `components.antivirus`")
     }
 }
 
@@ -75,8 +103,13 @@ pub fn docker_proxy_port(cmdline: &[u8]) -> Option<u16> {
     if !program.ends_with(b"docker-proxy") {
         return None;
     }
-    let position = arguments.iter().position(|argument| *argument == b"-host-port")?;
-    std::str::from_utf8(arguments.get(position + 1)?).ok()?.parse().ok()
+    let position = arguments
+        .iter()
+        .position(|argument| *argument == b"-host-port")?;
+    std::str::from_utf8(arguments.get(position + 1)?)
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// Whether Postfix sees real client addresses: when a `docker-proxy`
@@ -96,7 +129,11 @@ pub fn client_addresses(smtp_port: u16, proxied_ports: &[u16]) -> Finding {
         .expected("connections reach Postfix with the client's own address")
         .fix("set `\"userland-proxy\": false` in /etc/docker/daemon.json, restart Docker (`systemctl restart docker`), then `mailctl up`")
     } else {
-        Finding::ok(check, subject, "no userland proxy on the SMTP port: Postfix sees real client addresses")
+        Finding::ok(
+            check,
+            subject,
+            "no userland proxy on the SMTP port: Postfix sees real client addresses",
+        )
     }
 }
 
@@ -113,7 +150,9 @@ mod tests {
 
     #[test]
     fn memory_from_meminfo() {
-        let (available, total) = mem_available("MemTotal:  2048000 kB\nMemFree: 1 kB\nMemAvailable:  1024000 kB\n").unwrap();
+        let (available, total) =
+            mem_available("MemTotal:  2048000 kB\nMemFree: 1 kB\nMemAvailable:  1024000 kB\n")
+                .unwrap();
         assert_eq!(available, 1_024_000 * 1024);
         assert_eq!(memory(available, total).status, Status::Ok);
         assert_eq!(memory(100 * MIB, total).status, Status::Error);
@@ -121,9 +160,9 @@ mod tests {
 
     #[test]
     fn docker_proxy_is_recognised() {
-        let line = b"/usr/bin/docker-proxy\0-proto\0tcp\0-host-ip\0127.0.0.1\0-host-port\02525\0-container-ip\0172.30.53.2\0-container-port\025\0";
+        let line = b"/usr/bin/docker-proxy\x00-proto\x00tcp\x00-host-ip\x00127.0.0.1\x00-host-port\x002525\x00-container-ip\x00172.30.53.2\x00-container-port\x0025\x00";
         assert_eq!(docker_proxy_port(line), Some(2525));
-        assert_eq!(docker_proxy_port(b"/usr/sbin/sshd\0-D\0"), None);
+        assert_eq!(docker_proxy_port(b"/usr/sbin/sshd\x00-D\x00"), None);
         assert_eq!(client_addresses(2525, &[2525]).status, Status::Warning);
         assert_eq!(client_addresses(25, &[2525]).status, Status::Ok);
     }

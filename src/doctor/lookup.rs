@@ -61,7 +61,10 @@ impl Dns {
             None => {
                 let (config, _) = hickory_resolver::system_conf::read_system_conf()
                     .hint("give a resolver with `--resolver IP[:PORT]`")?;
-                let first = config.name_servers().first().map(|server| SocketAddr::new(server.ip, 53));
+                let first = config
+                    .name_servers()
+                    .first()
+                    .map(|server| SocketAddr::new(server.ip, 53));
                 let mut builder = TokioResolver::builder_with_config(config, provider);
                 *builder.options_mut() = options;
                 (builder.build(), first)
@@ -92,7 +95,12 @@ impl Dns {
         }
     }
 
-    async fn map<T>(&self, name: &str, rtype: RecordType, convert: impl Fn(RData) -> Option<T>) -> Answer<T> {
+    async fn map<T>(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        convert: impl Fn(RData) -> Option<T>,
+    ) -> Answer<T> {
         match self.records(name, rtype).await {
             Answer::Records(records) => {
                 let values: Vec<T> = records.into_iter().filter_map(convert).collect();
@@ -161,17 +169,24 @@ impl Dns {
     }
 
     pub async fn ptr(&self, address: IpAddr) -> Answer<String> {
-        self.map(&crate::dns::reverse_name(address), RecordType::PTR, |data| match data {
-            RData::PTR(ptr) => Some(plain(&ptr.0)),
-            _ => None,
-        })
+        self.map(
+            &crate::dns::reverse_name(address),
+            RecordType::PTR,
+            |data| match data {
+                RData::PTR(ptr) => Some(plain(&ptr.0)),
+                _ => None,
+            },
+        )
         .await
     }
 
     /// CAA records as (tag, value).
     pub async fn caa(&self, name: &str) -> Answer<(String, String)> {
         self.map(name, RecordType::CAA, |data| match data {
-            RData::CAA(caa) => Some((caa.tag.to_string(), String::from_utf8_lossy(&caa.value).into_owned())),
+            RData::CAA(caa) => Some((
+                caa.tag.to_string(),
+                String::from_utf8_lossy(&caa.value).into_owned(),
+            )),
             _ => None,
         })
         .await
@@ -195,7 +210,8 @@ impl Dns {
     /// AD bit, RFC 4035 §3.2.3), asking with the DO bit set.
     pub async fn authenticated(&self, name: &str) -> Result<bool, String> {
         let server = self.server.ok_or("no resolver address is known")?;
-        let fqdn = Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).map_err(|error| error.to_string())?;
+        let fqdn = Name::from_ascii(format!("{}.", name.trim_end_matches('.')))
+            .map_err(|error| error.to_string())?;
         let mut message = Message::query();
         message.metadata.id = rand::random();
         message.metadata.recursion_desired = true;
@@ -206,15 +222,25 @@ impl Dns {
         edns.set_max_payload(1232);
         message.set_edns(edns);
         let bytes = message.to_vec().map_err(|error| error.to_string())?;
-        let bind: SocketAddr = if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
-        let socket = tokio::net::UdpSocket::bind(bind).await.map_err(|error| error.to_string())?;
-        socket.send_to(&bytes, server).await.map_err(|error| error.to_string())?;
+        let bind: SocketAddr = if server.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = tokio::net::UdpSocket::bind(bind)
+            .await
+            .map_err(|error| error.to_string())?;
+        socket
+            .send_to(&bytes, server)
+            .await
+            .map_err(|error| error.to_string())?;
         let mut buffer = vec![0u8; 4096];
         let length = tokio::time::timeout(QUERY_TIMEOUT, socket.recv(&mut buffer))
             .await
             .map_err(|_| format!("no answer from {server}"))?
             .map_err(|error| error.to_string())?;
-        let response = Message::from_vec(buffer.get(..length).unwrap_or_default()).map_err(|error| error.to_string())?;
+        let response = Message::from_vec(buffer.get(..length).unwrap_or_default())
+            .map_err(|error| error.to_string())?;
         Ok(response.metadata.authentic_data)
     }
 
@@ -226,8 +252,13 @@ impl Dns {
         for address in addresses {
             let mut evaluation = spf::evaluate(domain, *address, &answers);
             for _round in 0..=spf::LOOKUP_LIMIT + 2 {
-                let Err(missing) = &evaluation.outcome else { break };
-                let fetched = futures_util::future::join_all(missing.iter().map(|query| self.spf_query(query.clone()))).await;
+                let Err(missing) = &evaluation.outcome else {
+                    break;
+                };
+                let fetched = futures_util::future::join_all(
+                    missing.iter().map(|query| self.spf_query(query.clone())),
+                )
+                .await;
                 for (query, result) in missing.iter().zip(fetched) {
                     match (query, result) {
                         (spf::Query::Txt(name), Fetched::Txt(answer)) => {
@@ -254,7 +285,9 @@ impl Dns {
             spf::Query::Txt(name) => Fetched::Txt(self.txt(&name).await),
             spf::Query::Address(name) => Fetched::Addresses(self.addresses(&name).await),
             spf::Query::Mx(name) => Fetched::Mx(match self.mx(&name).await {
-                Answer::Records(records) => Answer::Records(records.into_iter().map(|(_, exchange)| exchange).collect()),
+                Answer::Records(records) => {
+                    Answer::Records(records.into_iter().map(|(_, exchange)| exchange).collect())
+                }
                 Answer::Empty => Answer::Empty,
                 Answer::Failed(error) => Answer::Failed(error),
             }),
@@ -291,8 +324,14 @@ mod tests {
 
     #[test]
     fn resolver_addresses() {
-        assert_eq!(parse_server("127.0.0.1"), Some("127.0.0.1:53".parse().unwrap()));
-        assert_eq!(parse_server("127.0.0.1:5353"), Some("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(
+            parse_server("127.0.0.1"),
+            Some("127.0.0.1:53".parse().unwrap())
+        );
+        assert_eq!(
+            parse_server("127.0.0.1:5353"),
+            Some("127.0.0.1:5353".parse().unwrap())
+        );
         assert_eq!(parse_server("[::1]:53"), Some("[::1]:53".parse().unwrap()));
         assert_eq!(parse_server("::1"), Some("[::1]:53".parse().unwrap()));
         assert_eq!(parse_server("resolver"), None);

@@ -67,7 +67,12 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(check: &str, subject: impl Into<String>, status: Status, summary: impl Into<String>) -> Finding {
+    pub fn new(
+        check: &str,
+        subject: impl Into<String>,
+        status: Status,
+        summary: impl Into<String>,
+    ) -> Finding {
         Finding {
             check: check.to_owned(),
             subject: subject.into(),
@@ -177,7 +182,8 @@ mod tests {
 
     #[test]
     fn text_shows_fix_only_for_problems() {
-        let ok = Finding::ok("dns.mx", "example.org", "points at mail.example.org").fix("never shown");
+        let ok =
+            Finding::ok("dns.mx", "example.org", "points at mail.example.org").fix("never shown");
         let bad = Finding::new("dns.spf", "example.org", Status::Error, "no SPF record")
             .expected("v=spf1 mx -all")
             .fix("example.org. 3600 IN TXT \"v=spf1 mx -all\"");

@@ -10,11 +10,15 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
 use tokio_rustls::rustls::client::WebPkiServerVerifier;
 use tokio_rustls::rustls::crypto::CryptoProvider;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio_rustls::rustls::{
+    self, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio_rustls::TlsConnector;
 
 use super::certificate::Served;
@@ -41,8 +45,7 @@ impl Trust {
         for path in extra_pem_files {
             if let Ok(pem) = fs_err::read(path) {
                 let mut reader = pem.as_slice();
-                let certificates: Vec<CertificateDer<'static>> =
-                    rustls_pemfile_certs(&mut reader);
+                let certificates: Vec<CertificateDer<'static>> = rustls_pemfile_certs(&mut reader);
                 roots.add_parsable_certificates(certificates);
             }
         }
@@ -53,10 +56,14 @@ impl Trust {
     }
 
     fn connector(&self) -> Result<(TlsConnector, Arc<Recording>), String> {
-        let inner = WebPkiServerVerifier::builder_with_provider(self.roots.clone(), self.provider.clone())
-            .build()
-            .map_err(|error| format!("cannot build the certificate verifier: {error}"))?;
-        let recording = Arc::new(Recording { inner, seen: Mutex::new(None) });
+        let inner =
+            WebPkiServerVerifier::builder_with_provider(self.roots.clone(), self.provider.clone())
+                .build()
+                .map_err(|error| format!("cannot build the certificate verifier: {error}"))?;
+        let recording = Arc::new(Recording {
+            inner,
+            seen: Mutex::new(None),
+        });
         let config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|error| error.to_string())?
@@ -91,12 +98,15 @@ fn rustls_pemfile_certs(reader: &mut &[u8]) -> Vec<CertificateDer<'static>> {
     certificates
 }
 
+/// The chain a server sent and the verifier's complaint, if any.
+type Seen = (Vec<Vec<u8>>, Option<String>);
+
 /// A verifier that lets every handshake finish and remembers the chain
 /// and what the real verifier said about it.
 #[derive(Debug)]
 struct Recording {
     inner: Arc<WebPkiServerVerifier>,
-    seen: Mutex<Option<(Vec<Vec<u8>>, Option<String>)>>,
+    seen: Mutex<Option<Seen>>,
 }
 
 impl ServerCertVerifier for Recording {
@@ -144,16 +154,26 @@ impl ServerCertVerifier for Recording {
     }
 }
 
-async fn step<T>(what: &str, future: impl std::future::Future<Output = std::io::Result<T>>) -> Result<T, String> {
+async fn step<T>(
+    what: &str,
+    future: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, String> {
     match tokio::time::timeout(STEP_TIMEOUT, future).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(format!("{what}: {error}")),
-        Err(_) => Err(format!("{what}: no answer within {} s", STEP_TIMEOUT.as_secs())),
+        Err(_) => Err(format!(
+            "{what}: no answer within {} s",
+            STEP_TIMEOUT.as_secs()
+        )),
     }
 }
 
 pub async fn connect(address: SocketAddr) -> Result<TcpStream, String> {
-    step(&format!("connect to {address}"), TcpStream::connect(address)).await
+    step(
+        &format!("connect to {address}"),
+        TcpStream::connect(address),
+    )
+    .await
 }
 
 /// An SMTP conversation over any stream.
@@ -163,7 +183,9 @@ pub struct Smtp<S> {
 
 impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Smtp<S> {
     pub fn new(stream: S) -> Smtp<S> {
-        Smtp { stream: BufReader::new(stream) }
+        Smtp {
+            stream: BufReader::new(stream),
+        }
     }
 
     pub async fn reply(&mut self) -> Result<Reply, String> {
@@ -174,7 +196,8 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Smtp<S> {
             if read == 0 {
                 return Err("the server closed the connection".to_owned());
             }
-            let (code, more, text) = parse_line(&line).ok_or_else(|| format!("not an SMTP reply: {}", line.trim_end()))?;
+            let (code, more, text) = parse_line(&line)
+                .ok_or_else(|| format!("not an SMTP reply: {}", line.trim_end()))?;
             lines.push(text);
             if !more {
                 return Ok(Reply { code, lines });
@@ -184,7 +207,10 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Smtp<S> {
 
     pub async fn command(&mut self, command: &str) -> Result<Reply, String> {
         step("send an SMTP command", async {
-            self.stream.get_mut().write_all(format!("{command}\r\n").as_bytes()).await?;
+            self.stream
+                .get_mut()
+                .write_all(format!("{command}\r\n").as_bytes())
+                .await?;
             self.stream.get_mut().flush().await
         })
         .await?;
@@ -240,7 +266,12 @@ pub enum TlsStart {
 }
 
 /// A handshake with `host` as SNI; the chain and verdict are recorded.
-pub async fn handshake(trust: &Trust, address: SocketAddr, host: &str, start: TlsStart) -> Result<Served, String> {
+pub async fn handshake(
+    trust: &Trust,
+    address: SocketAddr,
+    host: &str,
+    start: TlsStart,
+) -> Result<Served, String> {
     let (_, served) = tls_stream(trust, address, host, start).await?;
     Ok(served)
 }
@@ -266,7 +297,8 @@ async fn tls_stream(
         }
     };
     let (connector, recording) = trust.connector()?;
-    let name = ServerName::try_from(host.to_owned()).map_err(|error| format!("`{host}`: {error}"))?;
+    let name =
+        ServerName::try_from(host.to_owned()).map_err(|error| format!("`{host}`: {error}"))?;
     let stream = step("TLS handshake", connector.connect(name, tcp)).await?;
     let protocol = stream
         .get_ref()
@@ -284,25 +316,50 @@ async fn tls_stream(
         .ok()
         .and_then(|mut seen| seen.take())
         .unwrap_or_default();
-    Ok((stream, Served { chain, chain_error, protocol }))
+    Ok((
+        stream,
+        Served {
+            chain,
+            chain_error,
+            protocol,
+        },
+    ))
 }
 
 /// `GET https://host/path` at `address`; the body when the status is 200.
-pub async fn https_get(trust: &Trust, address: SocketAddr, host: &str, path: &str) -> Result<(String, Served), String> {
+pub async fn https_get(
+    trust: &Trust,
+    address: SocketAddr,
+    host: &str,
+    path: &str,
+) -> Result<(String, Served), String> {
     let (mut stream, served) = tls_stream(trust, address, host, TlsStart::Implicit).await?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: mailctl-doctor\r\nConnection: close\r\n\r\n");
-    step("send the HTTP request", stream.write_all(request.as_bytes())).await?;
+    step(
+        "send the HTTP request",
+        stream.write_all(request.as_bytes()),
+    )
+    .await?;
     let mut response = Vec::new();
     // A TLS close without close_notify still leaves the body read.
     let _ = step("read the HTTP response", stream.read_to_end(&mut response)).await;
     let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("no complete HTTP response")?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or("no complete HTTP response")?;
     let status = head.lines().next().unwrap_or_default();
-    if !status.split_whitespace().nth(1).is_some_and(|code| code == "200") {
+    if status.split_whitespace().nth(1) != Some("200") {
         return Err(format!("HTTP status `{status}`"));
     }
-    let chunked = head.lines().any(|line| line.to_ascii_lowercase().starts_with("transfer-encoding:") && line.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    let chunked = head.lines().any(|line| {
+        line.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && line.to_ascii_lowercase().contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
     Ok((body, served))
 }
 
@@ -310,7 +367,10 @@ pub async fn https_get(trust: &Trust, address: SocketAddr, host: &str, path: &st
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16) else { break };
+        let Ok(size) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
+        else {
+            break;
+        };
         if size == 0 {
             break;
         }
@@ -326,7 +386,10 @@ mod tests {
 
     #[test]
     fn chunked_bodies() {
-        assert_eq!(dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), "hello world");
+        assert_eq!(
+            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            "hello world"
+        );
     }
 
     #[test]

@@ -44,7 +44,11 @@ struct Context {
 type Check = Pin<Box<dyn Future<Output = Vec<Finding>> + Send>>;
 
 /// Runs every check and returns the findings in report order.
-pub async fn run(config: Config, expected: ExpectedRecords, options: Options) -> anyhow::Result<Vec<Finding>> {
+pub async fn run(
+    config: Config,
+    expected: ExpectedRecords,
+    options: Options,
+) -> anyhow::Result<Vec<Finding>> {
     let dns = Dns::new(options.resolver)?;
     let extra: Vec<&std::path::Path> = options.extra_trust.iter().map(PathBuf::as_path).collect();
     let trust = Trust::new(&extra);
@@ -80,37 +84,82 @@ pub async fn run(config: Config, expected: ExpectedRecords, options: Options) ->
 
     let mut checks: Vec<(String, Check)> = Vec::new();
     let mut add = |name: String, check: Check| checks.push((name, check));
-    add("stack.services".into(), Box::pin(stack_services(context.clone())));
+    add(
+        "stack.services".into(),
+        Box::pin(stack_services(context.clone())),
+    );
     add("stack.headroom".into(), Box::pin(headroom(context.clone())));
-    add("stack.client-address".into(), Box::pin(client_address(context.clone())));
-    add("network.outbound-25".into(), Box::pin(outbound(context.clone())));
+    add(
+        "stack.client-address".into(),
+        Box::pin(client_address(context.clone())),
+    );
+    add(
+        "network.outbound-25".into(),
+        Box::pin(outbound(context.clone())),
+    );
     add("network.ports".into(), Box::pin(listening(context.clone())));
-    add("dns.address".into(), Box::pin(host_addresses(context.clone())));
+    add(
+        "dns.address".into(),
+        Box::pin(host_addresses(context.clone())),
+    );
     for address in context.public.clone() {
-        add(format!("dns.ptr {address}"), Box::pin(ptr(context.clone(), address)));
+        add(
+            format!("dns.ptr {address}"),
+            Box::pin(ptr(context.clone(), address)),
+        );
     }
     add("dns.tlsa".into(), Box::pin(tlsa(context.clone())));
     for domain in &domains {
-        add(format!("dns.mx {domain}"), Box::pin(mx(context.clone(), domain.clone())));
-        add(format!("dns.spf {domain}"), Box::pin(spf(context.clone(), domain.clone())));
-        add(format!("dns.dkim {domain}"), Box::pin(dkim(context.clone(), domain.clone())));
-        add(format!("dns.dmarc {domain}"), Box::pin(dmarc(context.clone(), domain.clone())));
-        add(format!("dns.mta-sts {domain}"), Box::pin(mta_sts(context.clone(), domain.clone())));
-        add(format!("dns.tls-rpt {domain}"), Box::pin(tls_rpt(context.clone(), domain.clone())));
-        add(format!("dns.caa {domain}"), Box::pin(caa(context.clone(), domain.clone())));
-        add(format!("dns.dnssec {domain}"), Box::pin(dnssec(context.clone(), domain.clone())));
+        add(
+            format!("dns.mx {domain}"),
+            Box::pin(mx(context.clone(), domain.clone())),
+        );
+        add(
+            format!("dns.spf {domain}"),
+            Box::pin(spf(context.clone(), domain.clone())),
+        );
+        add(
+            format!("dns.dkim {domain}"),
+            Box::pin(dkim(context.clone(), domain.clone())),
+        );
+        add(
+            format!("dns.dmarc {domain}"),
+            Box::pin(dmarc(context.clone(), domain.clone())),
+        );
+        add(
+            format!("dns.mta-sts {domain}"),
+            Box::pin(mta_sts(context.clone(), domain.clone())),
+        );
+        add(
+            format!("dns.tls-rpt {domain}"),
+            Box::pin(tls_rpt(context.clone(), domain.clone())),
+        );
+        add(
+            format!("dns.caa {domain}"),
+            Box::pin(caa(context.clone(), domain.clone())),
+        );
+        add(
+            format!("dns.dnssec {domain}"),
+            Box::pin(dnssec(context.clone(), domain.clone())),
+        );
     }
     for address in context.public.clone() {
         for list in context.config.doctor.blocklists.clone() {
             if address.is_ipv6() && !list.ipv6 {
                 continue;
             }
-            add(format!("reputation.address {address} {}", list.zone), Box::pin(address_listed(context.clone(), address, list.zone)));
+            add(
+                format!("reputation.address {address} {}", list.zone),
+                Box::pin(address_listed(context.clone(), address, list.zone)),
+            );
         }
     }
     for domain in &domains {
         for zone in context.config.doctor.domain_blocklists.clone() {
-            add(format!("reputation.domain {domain} {zone}"), Box::pin(domain_listed(context.clone(), domain.clone(), zone)));
+            add(
+                format!("reputation.domain {domain} {zone}"),
+                Box::pin(domain_listed(context.clone(), domain.clone(), zone)),
+            );
         }
     }
     for (name, start) in [
@@ -121,12 +170,23 @@ pub async fn run(config: Config, expected: ExpectedRecords, options: Options) ->
         ("pop3s", TlsStart::Implicit),
         ("https", TlsStart::Implicit),
     ] {
-        if let Some(port) = context.config.ports.get(name).and_then(|port| port.number()) {
-            add(format!("tls.certificate {name}"), Box::pin(certificate_check(context.clone(), name, port, start)));
+        if let Some(port) = context
+            .config
+            .ports
+            .get(name)
+            .and_then(|port| port.number())
+        {
+            add(
+                format!("tls.certificate {name}"),
+                Box::pin(certificate_check(context.clone(), name, port, start)),
+            );
         }
     }
     add("security.relay".into(), Box::pin(relay(context.clone())));
-    add("security.auth-before-tls".into(), Box::pin(auth_before_tls(context.clone())));
+    add(
+        "security.auth-before-tls".into(),
+        Box::pin(auth_before_tls(context.clone())),
+    );
 
     let runs = checks.into_iter().map(|(name, check)| async move {
         let started = Instant::now();
@@ -149,10 +209,16 @@ pub async fn run(config: Config, expected: ExpectedRecords, options: Options) ->
 }
 
 fn expected_txt(context: &Context, name: &str, prefix: &str) -> Option<String> {
-    context.expected.records.iter().find_map(|record| match &record.value {
-        RecordValue::Txt(text) if record.name == name && text.starts_with(prefix) => Some(text.clone()),
-        _ => None,
-    })
+    context
+        .expected
+        .records
+        .iter()
+        .find_map(|record| match &record.value {
+            RecordValue::Txt(text) if record.name == name && text.starts_with(prefix) => {
+                Some(text.clone())
+            }
+            _ => None,
+        })
 }
 
 fn port_address(context: &Context, port: u16) -> SocketAddr {
@@ -167,31 +233,65 @@ async fn stack_services(context: Arc<Context>) -> Vec<Finding> {
                 .fix("start Docker (`systemctl start docker`) and make sure this user may use it (group `docker`)")]
         }
     };
-    let mut findings = vec![Finding::ok("stack.docker", docker.endpoint(), format!("reachable, API {}", docker.api_version()))];
+    let mut findings = vec![Finding::ok(
+        "stack.docker",
+        docker.endpoint(),
+        format!("reachable, API {}", docker.api_version()),
+    )];
     let observed = match docker.observe(&context.config.name).await {
         Ok(observed) => observed,
         Err(error) => {
-            findings.push(Finding::new("stack.service", &context.config.name, Status::Error, format!("cannot list the containers: {error:#}")));
+            findings.push(Finding::new(
+                "stack.service",
+                &context.config.name,
+                Status::Error,
+                format!("cannot list the containers: {error:#}"),
+            ));
             return findings;
         }
     };
     for service in crate::spec::SERVICE_ORDER {
-        let container = observed.containers.iter().find(|container| container.service.as_deref() == Some(service));
+        let container = observed
+            .containers
+            .iter()
+            .find(|container| container.service.as_deref() == Some(service));
         let finding = match container {
-            None => Finding::new("stack.service", service, Status::Error, "no container: the service is not running")
-                .fix("run `mailctl up`"),
+            None => Finding::new(
+                "stack.service",
+                service,
+                Status::Error,
+                "no container: the service is not running",
+            )
+            .fix("run `mailctl up`"),
             Some(container) => {
                 let state = container.state.as_str();
                 let health = container.health.as_str();
                 let running = matches!(container.state, crate::plan::ContainerState::Running);
-                let healthy = matches!(container.health, crate::plan::Health::Healthy | crate::plan::Health::None);
+                let healthy = matches!(
+                    container.health,
+                    crate::plan::Health::Healthy | crate::plan::Health::None
+                );
                 if running && healthy {
-                    Finding::ok("stack.service", service, format!("{state}, health {health}"))
+                    Finding::ok(
+                        "stack.service",
+                        service,
+                        format!("{state}, health {health}"),
+                    )
                 } else {
-                    Finding::new("stack.service", service, Status::Error, format!("{state}, health {health}"))
-                        .found(format!("container `{}`, restarted {} times", container.name, container.restart_count))
-                        .expected("running, healthy")
-                        .fix(format!("see `mailctl logs {service}`, then `mailctl restart {service}`"))
+                    Finding::new(
+                        "stack.service",
+                        service,
+                        Status::Error,
+                        format!("{state}, health {health}"),
+                    )
+                    .found(format!(
+                        "container `{}`, restarted {} times",
+                        container.name, container.restart_count
+                    ))
+                    .expected("running, healthy")
+                    .fix(format!(
+                        "see `mailctl logs {service}`, then `mailctl restart {service}`"
+                    ))
                 }
             }
         };
@@ -209,33 +309,69 @@ async fn headroom(context: Arc<Context>) -> Vec<Finding> {
     }
     for path in paths {
         let df_path = path.clone();
-        let output = tokio::task::spawn_blocking(move || std::process::Command::new("df").args(["-P", "-B1"]).arg(&df_path).output()).await;
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("df")
+                .args(["-P", "-B1"])
+                .arg(&df_path)
+                .output()
+        })
+        .await;
         let parsed = output.ok().and_then(Result::ok).and_then(|output| {
             let text = String::from_utf8_lossy(&output.stdout).into_owned();
             let line = text.lines().nth(1)?.to_owned();
             let fields: Vec<&str> = line.split_whitespace().collect();
-            Some((fields.get(1)?.parse::<u64>().ok()?, fields.get(3)?.parse::<u64>().ok()?))
+            Some((
+                fields.get(1)?.parse::<u64>().ok()?,
+                fields.get(3)?.parse::<u64>().ok()?,
+            ))
         });
         match parsed {
-            Some((total, available)) => findings.push(host::disk(&path.display().to_string(), available, total)),
-            None => findings.push(Finding::new("stack.disk", path.display().to_string(), Status::Warning, "cannot read the free space (`df`)")),
+            Some((total, available)) => {
+                findings.push(host::disk(&path.display().to_string(), available, total))
+            }
+            None => findings.push(Finding::new(
+                "stack.disk",
+                path.display().to_string(),
+                Status::Warning,
+                "cannot read the free space (`df`)",
+            )),
         }
     }
-    match tokio::fs::read_to_string("/proc/meminfo").await.ok().as_deref().and_then(host::mem_available) {
+    match tokio::fs::read_to_string("/proc/meminfo")
+        .await
+        .ok()
+        .as_deref()
+        .and_then(host::mem_available)
+    {
         Some((available, total)) => findings.push(host::memory(available, total)),
-        None => findings.push(Finding::new("stack.memory", "host", Status::Warning, "cannot read /proc/meminfo")),
+        None => findings.push(Finding::new(
+            "stack.memory",
+            "host",
+            Status::Warning,
+            "cannot read /proc/meminfo",
+        )),
     }
     findings
 }
 
 async fn client_address(context: Arc<Context>) -> Vec<Finding> {
     let Some(port) = context.config.ports.smtp.number() else {
-        return vec![Finding::new("stack.client-address", "smtp", Status::Info, "port 25 is not published")];
+        return vec![Finding::new(
+            "stack.client-address",
+            "smtp",
+            Status::Info,
+            "port 25 is not published",
+        )];
     };
     let mut proxied = Vec::new();
     if let Ok(mut entries) = tokio::fs::read_dir("/proc").await {
         while let Ok(Some(entry)) = entries.next_entry().await {
-            if !entry.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()) {
+            if !entry
+                .file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+            {
                 continue;
             }
             if let Ok(cmdline) = tokio::fs::read(entry.path().join("cmdline")).await {
@@ -272,8 +408,16 @@ async fn listening(context: Arc<Context>) -> Vec<Finding> {
             let subject = format!("{}:{number} ({})", bind, port_name.name);
             findings.push(match probe::connect(SocketAddr::new(ip, number)).await {
                 Ok(_) => Finding::ok("network.port", subject, "listening"),
-                Err(error) => Finding::new("network.port", subject, Status::Error, format!("not listening: {error}"))
-                    .fix(format!("run `mailctl status`; if `{}` is running, another program may hold the port", port_name.service)),
+                Err(error) => Finding::new(
+                    "network.port",
+                    subject,
+                    Status::Error,
+                    format!("not listening: {error}"),
+                )
+                .fix(format!(
+                    "run `mailctl status`; if `{}` is running, another program may hold the port",
+                    port_name.service
+                )),
             });
         }
     }
@@ -282,11 +426,18 @@ async fn listening(context: Arc<Context>) -> Vec<Finding> {
 
 async fn host_addresses(context: Arc<Context>) -> Vec<Finding> {
     let found = context.dns.addresses(&context.hostname).await;
-    vec![verdict::addresses(&context.hostname, &context.public, &found)]
+    vec![verdict::addresses(
+        &context.hostname,
+        &context.public,
+        &found,
+    )]
 }
 
 async fn ptr(context: Arc<Context>, address: IpAddr) -> Vec<Finding> {
-    let (ptr, forward) = tokio::join!(context.dns.ptr(address), context.dns.addresses(&context.hostname));
+    let (ptr, forward) = tokio::join!(
+        context.dns.ptr(address),
+        context.dns.addresses(&context.hostname)
+    );
     vec![verdict::ptr(address, &context.hostname, &ptr, &forward)]
 }
 
@@ -295,8 +446,18 @@ async fn tlsa(context: Arc<Context>) -> Vec<Finding> {
     let found = context.dns.tlsa(&name).await;
     let matches = match (&found, context.config.ports.smtp.number()) {
         (Answer::Records(records), Some(port)) => {
-            match probe::handshake(&context.trust, port_address(&context, port), &context.hostname, TlsStart::SmtpStartTls).await {
-                Ok(served) => records.iter().map(|record| tlsa_matches(record, &served.chain)).collect(),
+            match probe::handshake(
+                &context.trust,
+                port_address(&context, port),
+                &context.hostname,
+                TlsStart::SmtpStartTls,
+            )
+            .await
+            {
+                Ok(served) => records
+                    .iter()
+                    .map(|record| tlsa_matches(record, &served.chain))
+                    .collect(),
                 Err(_) => Vec::new(),
             }
         }
@@ -337,7 +498,8 @@ async fn mx(context: Arc<Context>, domain: String) -> Vec<Finding> {
 }
 
 async fn spf(context: Arc<Context>, domain: String) -> Vec<Finding> {
-    let expected = expected_txt(&context, &domain, "v=spf1").unwrap_or_else(|| "v=spf1 mx -all".to_owned());
+    let expected =
+        expected_txt(&context, &domain, "v=spf1").unwrap_or_else(|| "v=spf1 mx -all".to_owned());
     let txt = context.dns.txt(&domain).await;
     let evaluations = context.dns.spf(&domain, &context.public).await;
     let mut finding = verdict::spf(&domain, &txt, &evaluations, &expected);
@@ -350,23 +512,39 @@ async fn spf(context: Arc<Context>, domain: String) -> Vec<Finding> {
 }
 
 async fn dkim(context: Arc<Context>, domain: String) -> Vec<Finding> {
-    let Some(configured) = context.config.domain(&domain) else { return Vec::new() };
+    let Some(configured) = context.config.domain(&domain) else {
+        return Vec::new();
+    };
     let mut findings = Vec::new();
     for selector in &configured.dkim {
         let name = format!("{}._domainkey.{domain}", selector.selector);
         let Some(expected) = expected_txt(&context, &name, "v=DKIM1") else {
-            findings.push(Finding::new("dns.dkim", name, Status::Error, "the key is missing on disk").fix("run `mailctl init --force` to create missing keys"));
+            findings.push(
+                Finding::new(
+                    "dns.dkim",
+                    name,
+                    Status::Error,
+                    "the key is missing on disk",
+                )
+                .fix("run `mailctl init --force` to create missing keys"),
+            );
             continue;
         };
         let found = context.dns.txt(&name).await;
-        findings.push(verdict::dkim(&domain, &selector.selector, &expected, &found));
+        findings.push(verdict::dkim(
+            &domain,
+            &selector.selector,
+            &expected,
+            &found,
+        ));
     }
     findings
 }
 
 async fn dmarc(context: Arc<Context>, domain: String) -> Vec<Finding> {
     let name = format!("_dmarc.{domain}");
-    let expected = expected_txt(&context, &name, "v=DMARC1").unwrap_or_else(|| "v=DMARC1; p=quarantine".to_owned());
+    let expected = expected_txt(&context, &name, "v=DMARC1")
+        .unwrap_or_else(|| "v=DMARC1; p=quarantine".to_owned());
     let found = context.dns.txt(&name).await;
     vec![verdict::dmarc(&domain, &expected, &found)]
 }
@@ -376,9 +554,18 @@ async fn mta_sts(context: Arc<Context>, domain: String) -> Vec<Finding> {
     let mut findings = Vec::new();
     if let Some(expected) = expected_txt(&context, &name, "v=STSv1") {
         let found = context.dns.txt(&name).await;
-        findings.push(verdict::exact_txt("dns.mta-sts", &name, "v=STSv1", &expected, &found, "senders do not look for the MTA-STS policy"));
+        findings.push(verdict::exact_txt(
+            "dns.mta-sts",
+            &name,
+            "v=STSv1",
+            &expected,
+            &found,
+            "senders do not look for the MTA-STS policy",
+        ));
     }
-    let Some(configured) = context.config.domain(&domain) else { return findings };
+    let Some(configured) = context.config.domain(&domain) else {
+        return findings;
+    };
     let policy = crate::dns::mta_sts_policy(&context.config, configured);
     let host = format!("mta-sts.{domain}");
     let served = match context.config.ports.https.number() {
@@ -388,19 +575,38 @@ async fn mta_sts(context: Arc<Context>, domain: String) -> Vec<Finding> {
                 // The policy host must be this server: connect to its
                 // configured port on the address from DNS when it is one
                 // of ours, else where the ports are published.
-                let ip = addresses.iter().copied().find(|address| context.public.contains(address)).unwrap_or(context.connect_ip);
-                let target = if context.public.contains(&ip) && ip != context.connect_ip && !context.config.network.bind.iter().any(|b| b.is_unspecified() || *b == ip) {
+                let ip = addresses
+                    .iter()
+                    .copied()
+                    .find(|address| context.public.contains(address))
+                    .unwrap_or(context.connect_ip);
+                let target = if context.public.contains(&ip)
+                    && ip != context.connect_ip
+                    && !context
+                        .config
+                        .network
+                        .bind
+                        .iter()
+                        .any(|b| b.is_unspecified() || *b == ip)
+                {
                     SocketAddr::new(context.connect_ip, port)
                 } else {
                     SocketAddr::new(ip, port)
                 };
-                probe::https_get(&context.trust, target, &host, "/.well-known/mta-sts.txt").await.map(|(body, _)| body)
+                probe::https_get(&context.trust, target, &host, "/.well-known/mta-sts.txt")
+                    .await
+                    .map(|(body, _)| body)
             }
             Answer::Empty => Err(format!("`{host}` does not resolve")),
             Answer::Failed(error) => Err(format!("lookup of `{host}` failed: {error}")),
         },
     };
-    findings.push(verdict::mta_sts_policy(&domain, &context.hostname, &policy, &served));
+    findings.push(verdict::mta_sts_policy(
+        &domain,
+        &context.hostname,
+        &policy,
+        &served,
+    ));
     findings
 }
 
@@ -408,9 +614,19 @@ async fn tls_rpt(context: Arc<Context>, domain: String) -> Vec<Finding> {
     let name = format!("_smtp._tls.{domain}");
     let found = context.dns.txt(&name).await;
     match expected_txt(&context, &name, "v=TLSRPTv1") {
-        Some(expected) => vec![verdict::exact_txt("dns.tls-rpt", &name, "v=TLSRPTv1", &expected, &found, "senders cannot report TLS failures")],
+        Some(expected) => vec![verdict::exact_txt(
+            "dns.tls-rpt",
+            &name,
+            "v=TLSRPTv1",
+            &expected,
+            &found,
+            "senders cannot report TLS failures",
+        )],
         None => {
-            let published = found.records().iter().any(|text| text.starts_with("v=TLSRPTv1"));
+            let published = found
+                .records()
+                .iter()
+                .any(|text| text.starts_with("v=TLSRPTv1"));
             vec![if published {
                 Finding::ok("dns.tls-rpt", name, "a TLS-RPT record is published")
             } else {
@@ -422,11 +638,19 @@ async fn tls_rpt(context: Arc<Context>, domain: String) -> Vec<Finding> {
 }
 
 async fn caa(context: Arc<Context>, domain: String) -> Vec<Finding> {
-    let ca = context.expected.records.iter().find_map(|record| match &record.value {
-        RecordValue::Caa { tag, value, .. } if record.name == domain && tag == "issue" => Some(value.clone()),
-        _ => None,
+    let ca = context
+        .expected
+        .records
+        .iter()
+        .find_map(|record| match &record.value {
+            RecordValue::Caa { tag, value, .. } if record.name == domain && tag == "issue" => {
+                Some(value.clone())
+            }
+            _ => None,
+        });
+    let ca = ca.or_else(|| {
+        (context.config.tls.mode == TlsMode::Letsencrypt).then(|| "letsencrypt.org".to_owned())
     });
-    let ca = ca.or_else(|| (context.config.tls.mode == TlsMode::Letsencrypt).then(|| "letsencrypt.org".to_owned()));
     let found = context.dns.caa(&domain).await;
     vec![verdict::caa(&domain, ca.as_deref(), &found)]
 }
@@ -439,74 +663,166 @@ async fn dnssec(context: Arc<Context>, domain: String) -> Vec<Finding> {
 async fn address_listed(context: Arc<Context>, address: IpAddr, zone: String) -> Vec<Finding> {
     let name = blocklist::address_query(address, &zone);
     let subject = format!("{address} in {zone}");
-    listing_finding("reputation.address", subject, &zone, context.dns.ipv4(&name).await)
+    listing_finding(
+        "reputation.address",
+        subject,
+        &zone,
+        context.dns.ipv4(&name).await,
+    )
 }
 
 async fn domain_listed(context: Arc<Context>, domain: String, zone: String) -> Vec<Finding> {
     let name = format!("{domain}.{zone}");
     let subject = format!("{domain} in {zone}");
-    listing_finding("reputation.domain", subject, &zone, context.dns.ipv4(&name).await)
+    listing_finding(
+        "reputation.domain",
+        subject,
+        &zone,
+        context.dns.ipv4(&name).await,
+    )
 }
 
-fn listing_finding(check: &str, subject: String, zone: &str, answer: Answer<Ipv4Addr>) -> Vec<Finding> {
+fn listing_finding(
+    check: &str,
+    subject: String,
+    zone: &str,
+    answer: Answer<Ipv4Addr>,
+) -> Vec<Finding> {
     let finding = match answer {
-        Answer::Failed(error) => Finding::new(check, subject, Status::Warning, format!("the list could not be asked: {error}"))
-            .fix("blocklists refuse public resolvers: use your own resolver (`--resolver`)"),
+        Answer::Failed(error) => Finding::new(
+            check,
+            subject,
+            Status::Warning,
+            format!("the list could not be asked: {error}"),
+        )
+        .fix("blocklists refuse public resolvers: use your own resolver (`--resolver`)"),
         answer => match blocklist::decode(zone, answer.records()) {
             Listing::NotListed => Finding::ok(check, subject, "not listed"),
-            Listing::Listed(reasons) => Finding::new(check, subject, Status::Error, "LISTED: receivers that use this list reject the mail")
-                .found(reasons.join("; "))
-                .expected("not listed")
-                .fix(blocklist::delisting_hint(zone)),
-            Listing::Unusable(reason) => Finding::new(check, subject, Status::Warning, format!("could not check: {reason}")),
+            Listing::Listed(reasons) => Finding::new(
+                check,
+                subject,
+                Status::Error,
+                "LISTED: receivers that use this list reject the mail",
+            )
+            .found(reasons.join("; "))
+            .expected("not listed")
+            .fix(blocklist::delisting_hint(zone)),
+            Listing::Unusable(reason) => Finding::new(
+                check,
+                subject,
+                Status::Warning,
+                format!("could not check: {reason}"),
+            ),
         },
     };
     vec![finding]
 }
 
-async fn certificate_check(context: Arc<Context>, name: &'static str, port: u16, start: TlsStart) -> Vec<Finding> {
+async fn certificate_check(
+    context: Arc<Context>,
+    name: &'static str,
+    port: u16,
+    start: TlsStart,
+) -> Vec<Finding> {
     let subject = format!("{name} ({port})");
     let fix = match context.config.tls.mode {
         TlsMode::Letsencrypt => "run `mailctl cert renew`, then check that the services reloaded",
-        TlsMode::SelfSigned => "delete certs/live and run `mailctl up` for a new self-signed certificate",
-        TlsMode::Custom => "install a valid certificate at `tls.certificate_file` and reload the services",
+        TlsMode::SelfSigned => {
+            "delete certs/live and run `mailctl up` for a new self-signed certificate"
+        }
+        TlsMode::Custom => {
+            "install a valid certificate at `tls.certificate_file` and reload the services"
+        }
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    match probe::handshake(&context.trust, port_address(&context, port), &context.hostname, start).await {
-        Ok(served) => vec![certificate::verdict(&subject, &context.hostname, &served, now, context.config.tls.mode == TlsMode::SelfSigned, fix)],
-        Err(error) => vec![Finding::new("tls.certificate", subject, Status::Error, format!("no TLS session: {error}"))
-            .fix(format!("see `mailctl logs {}`", if name == "https" { "web" } else if name.starts_with("sub") || name == "smtp" { "smtp" } else { "imap" }))],
+    match probe::handshake(
+        &context.trust,
+        port_address(&context, port),
+        &context.hostname,
+        start,
+    )
+    .await
+    {
+        Ok(served) => vec![certificate::verdict(
+            &subject,
+            &context.hostname,
+            &served,
+            now,
+            context.config.tls.mode == TlsMode::SelfSigned,
+            fix,
+        )],
+        Err(error) => vec![Finding::new(
+            "tls.certificate",
+            subject,
+            Status::Error,
+            format!("no TLS session: {error}"),
+        )
+        .fix(format!(
+            "see `mailctl logs {}`",
+            if name == "https" {
+                "web"
+            } else if name.starts_with("sub") || name == "smtp" {
+                "smtp"
+            } else {
+                "imap"
+            }
+        ))],
     }
 }
 
 async fn relay(context: Arc<Context>) -> Vec<Finding> {
-    let Some(port) = context.config.ports.smtp.number() else { return Vec::new() };
+    let Some(port) = context.config.ports.smtp.number() else {
+        return Vec::new();
+    };
     let subject = format!("smtp ({port})");
     let recipient = "mailctl-relay-test@example.com";
     match probe::relay(port_address(&context, port), recipient).await {
         Ok((mail, rcpt)) => vec![smtp::relay(&subject, &mail, rcpt.as_ref(), recipient)],
-        Err(error) => vec![Finding::new("security.relay", subject, Status::Error, format!("the relay test could not run: {error}"))],
+        Err(error) => vec![Finding::new(
+            "security.relay",
+            subject,
+            Status::Error,
+            format!("the relay test could not run: {error}"),
+        )],
     }
 }
 
 async fn auth_before_tls(context: Arc<Context>) -> Vec<Finding> {
     let mut findings = Vec::new();
     for name in ["smtp", "submission"] {
-        let Some(port) = context.config.ports.get(name).and_then(|port| port.number()) else { continue };
+        let Some(port) = context
+            .config
+            .ports
+            .get(name)
+            .and_then(|port| port.number())
+        else {
+            continue;
+        };
         let subject = format!("{name} ({port})");
         findings.push(match probe::ehlo(port_address(&context, port)).await {
             Ok((mut conversation, reply)) => {
                 let _ = conversation.command("QUIT").await;
                 smtp::auth_before_tls(&subject, &reply)
             }
-            Err(error) => Finding::new("security.auth-before-tls", subject, Status::Error, format!("cannot talk SMTP: {error}")),
+            Err(error) => Finding::new(
+                "security.auth-before-tls",
+                subject,
+                Status::Error,
+                format!("cannot talk SMTP: {error}"),
+            ),
         });
     }
     findings
 }
 
 /// The record types `doctor` checks, for the report's footnote.
-pub const CHECKED_TYPES: [RecordType; 5] = [RecordType::Mx, RecordType::Txt, RecordType::A, RecordType::Aaaa, RecordType::Caa];
+pub const CHECKED_TYPES: [RecordType; 5] = [
+    RecordType::Mx,
+    RecordType::Txt,
+    RecordType::A,
+    RecordType::Aaaa,
+    RecordType::Caa,
+];
 
 #[cfg(test)]
 mod tests {
@@ -518,13 +834,21 @@ mod tests {
         let (pem, _) = crate::tls::self_signed(&["mail.example.org".to_owned()]).unwrap();
         let der = {
             use base64::Engine as _;
-            let body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
-            base64::engine::general_purpose::STANDARD.decode(body).unwrap()
+            let body: String = pem
+                .lines()
+                .filter(|line| !line.starts_with("-----"))
+                .collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .unwrap()
         };
         let (_, certificate) = x509_parser::parse_x509_certificate(&der).unwrap();
         let spki = sha2::Sha256::digest(certificate.tbs_certificate.subject_pki.raw).to_vec();
         assert!(tlsa_matches(&(3, 1, 1, spki), std::slice::from_ref(&der)));
-        assert!(!tlsa_matches(&(3, 1, 1, vec![0; 32]), std::slice::from_ref(&der)));
+        assert!(!tlsa_matches(
+            &(3, 1, 1, vec![0; 32]),
+            std::slice::from_ref(&der)
+        ));
         let full = sha2::Sha256::digest(&der).to_vec();
         assert!(tlsa_matches(&(3, 0, 1, full), &[der]));
     }

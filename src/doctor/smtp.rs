@@ -17,7 +17,11 @@ impl Reply {
 
     /// EHLO keywords, upper case (`STARTTLS`, `AUTH PLAIN LOGIN`).
     pub fn extensions(&self) -> Vec<String> {
-        self.lines.iter().skip(1).map(|line| line.to_ascii_uppercase()).collect()
+        self.lines
+            .iter()
+            .skip(1)
+            .map(|line| line.to_ascii_uppercase())
+            .collect()
     }
 
     pub fn offers(&self, keyword: &str) -> bool {
@@ -36,7 +40,12 @@ pub fn parse_line(line: &str) -> Option<(u16, bool, String)> {
 }
 
 /// What happened when a foreign recipient was offered without AUTH.
-pub fn relay(subject: &str, mail_from: &Reply, rcpt_to: Option<&Reply>, recipient: &str) -> Finding {
+pub fn relay(
+    subject: &str,
+    mail_from: &Reply,
+    rcpt_to: Option<&Reply>,
+    recipient: &str,
+) -> Finding {
     let check = "security.relay";
     match rcpt_to {
         Some(reply) if reply.code >= 400 => Finding::ok(check, subject, format!("relaying to `{recipient}` without AUTH is refused"))
@@ -53,10 +62,22 @@ pub fn relay(subject: &str, mail_from: &Reply, rcpt_to: Option<&Reply>, recipien
 /// AUTH must not be offered before STARTTLS (RFC 4954 §4, RFC 8314 §3).
 pub fn auth_before_tls(subject: &str, ehlo: &Reply) -> Finding {
     let check = "security.auth-before-tls";
-    let auth: Vec<String> = ehlo.extensions().into_iter().filter(|line| line.starts_with("AUTH")).collect();
+    let auth: Vec<String> = ehlo
+        .extensions()
+        .into_iter()
+        .filter(|line| line.starts_with("AUTH"))
+        .collect();
     if auth.is_empty() {
-        let tls = if ehlo.offers("STARTTLS") { "; STARTTLS is offered" } else { "" };
-        Finding::ok(check, subject, format!("AUTH is not offered before STARTTLS{tls}"))
+        let tls = if ehlo.offers("STARTTLS") {
+            "; STARTTLS is offered"
+        } else {
+            ""
+        };
+        Finding::ok(
+            check,
+            subject,
+            format!("AUTH is not offered before STARTTLS{tls}"),
+        )
     } else {
         Finding::new(check, subject, Status::Error, "AUTH is offered on an unencrypted connection: passwords can be sent in clear text")
             .found(auth.join(", "))
@@ -82,27 +103,54 @@ mod tests {
     use super::*;
 
     fn reply(code: u16, lines: &[&str]) -> Reply {
-        Reply { code, lines: lines.iter().map(|l| (*l).to_owned()).collect() }
+        Reply {
+            code,
+            lines: lines.iter().map(|l| (*l).to_owned()).collect(),
+        }
     }
 
     #[test]
     fn parses_reply_lines() {
-        assert_eq!(parse_line("250-STARTTLS\r\n"), Some((250, true, "STARTTLS".into())));
-        assert_eq!(parse_line("220 mail ESMTP"), Some((220, false, "mail ESMTP".into())));
+        assert_eq!(
+            parse_line("250-STARTTLS\r\n"),
+            Some((250, true, "STARTTLS".into()))
+        );
+        assert_eq!(
+            parse_line("220 mail ESMTP"),
+            Some((220, false, "mail ESMTP".into()))
+        );
         assert_eq!(parse_line("xx"), None);
     }
 
     #[test]
     fn relay_verdicts() {
         let ok = reply(250, &["2.1.0 Ok"]);
-        assert_eq!(relay("s", &ok, Some(&reply(554, &["5.7.1 Relay access denied"])), "x@example.com").status, Status::Ok);
-        assert_eq!(relay("s", &ok, Some(&reply(250, &["2.1.5 Ok"])), "x@example.com").status, Status::Error);
-        assert_eq!(relay("s", &reply(553, &["no"]), None, "x@example.com").status, Status::Warning);
+        assert_eq!(
+            relay(
+                "s",
+                &ok,
+                Some(&reply(554, &["5.7.1 Relay access denied"])),
+                "x@example.com"
+            )
+            .status,
+            Status::Ok
+        );
+        assert_eq!(
+            relay("s", &ok, Some(&reply(250, &["2.1.5 Ok"])), "x@example.com").status,
+            Status::Error
+        );
+        assert_eq!(
+            relay("s", &reply(553, &["no"]), None, "x@example.com").status,
+            Status::Warning
+        );
     }
 
     #[test]
     fn auth_verdicts() {
-        let clean = reply(250, &["mail.example.org", "PIPELINING", "STARTTLS", "8BITMIME"]);
+        let clean = reply(
+            250,
+            &["mail.example.org", "PIPELINING", "STARTTLS", "8BITMIME"],
+        );
         assert_eq!(auth_before_tls("s", &clean).status, Status::Ok);
         let leaky = reply(250, &["mail.example.org", "STARTTLS", "AUTH PLAIN LOGIN"]);
         assert_eq!(auth_before_tls("s", &leaky).status, Status::Error);

@@ -25,8 +25,16 @@ pub enum Qualifier {
 pub enum Mechanism {
     All,
     Include(String),
-    A { domain: Option<String>, v4: u8, v6: u8 },
-    Mx { domain: Option<String>, v4: u8, v6: u8 },
+    A {
+        domain: Option<String>,
+        v4: u8,
+        v6: u8,
+    },
+    Mx {
+        domain: Option<String>,
+        v4: u8,
+        v6: u8,
+    },
     Ptr(Option<String>),
     Ip(IpNet),
     Exists(String),
@@ -50,10 +58,15 @@ pub fn parse(text: &str) -> Result<Record, String> {
     if !is_spf(text) {
         return Err("does not start with `v=spf1`".to_owned());
     }
-    let mut record = Record { terms: Vec::new(), redirect: None };
+    let mut record = Record {
+        terms: Vec::new(),
+        redirect: None,
+    };
     for term in text.split_ascii_whitespace().skip(1) {
         if let Some((name, value)) = term.split_once('=') {
-            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
                 || name.is_empty()
             {
                 return Err(format!("`{term}` is not a valid modifier"));
@@ -132,7 +145,9 @@ fn domain_spec(value: &str, term: &str) -> Result<String, String> {
 }
 
 fn domain_and_cidr(argument: Option<&str>, term: &str) -> Result<(Option<String>, u8, u8), String> {
-    let Some(argument) = argument else { return Ok((None, 32, 128)) };
+    let Some(argument) = argument else {
+        return Ok((None, 32, 128));
+    };
     let (domain, cidr) = match argument.strip_prefix(':') {
         Some(rest) => match rest.find('/') {
             Some(index) => (Some(&rest[..index]), &rest[index..]),
@@ -201,7 +216,13 @@ pub struct Evaluation {
 
 /// Evaluates `check_host(ip, domain)` (RFC 7208 §4) with `answers`.
 pub fn evaluate(domain: &str, ip: IpAddr, answers: &Answers) -> Evaluation {
-    let mut state = State { ip, answers, lookups: 0, voids: 0, missing: Vec::new() };
+    let mut state = State {
+        ip,
+        answers,
+        lookups: 0,
+        voids: 0,
+        missing: Vec::new(),
+    };
     let result = state.check_host(domain, 0);
     let outcome = if state.missing.is_empty() {
         Ok(result)
@@ -211,7 +232,10 @@ pub fn evaluate(domain: &str, ip: IpAddr, answers: &Answers) -> Evaluation {
         missing.dedup();
         Err(missing)
     };
-    Evaluation { outcome, lookups: state.lookups }
+    Evaluation {
+        outcome,
+        lookups: state.lookups,
+    }
 }
 
 struct State<'a> {
@@ -233,7 +257,9 @@ impl State<'_> {
     fn count(&mut self) -> Option<Outcome> {
         self.lookups += 1;
         (self.lookups > LOOKUP_LIMIT).then(|| {
-            Outcome::PermError(format!("more than {LOOKUP_LIMIT} DNS lookups (RFC 7208 §4.6.4)"))
+            Outcome::PermError(format!(
+                "more than {LOOKUP_LIMIT} DNS lookups (RFC 7208 §4.6.4)"
+            ))
         })
     }
 
@@ -256,7 +282,9 @@ impl State<'_> {
     ) -> Got<Vec<T>> {
         match map.get(name) {
             Some(Ok(values)) => Got::Some(values.clone()),
-            Some(Err(error)) => Got::Error(Outcome::TempError(format!("lookup of `{name}` failed: {error}"))),
+            Some(Err(error)) => Got::Error(Outcome::TempError(format!(
+                "lookup of `{name}` failed: {error}"
+            ))),
             None => {
                 missing.push(query);
                 Got::Missing
@@ -268,7 +296,12 @@ impl State<'_> {
         if depth > LOOKUP_LIMIT {
             return Outcome::PermError("include loop".to_owned());
         }
-        let txt = match Self::get(&self.answers.txt, domain, Query::Txt(domain.to_owned()), &mut self.missing) {
+        let txt = match Self::get(
+            &self.answers.txt,
+            domain,
+            Query::Txt(domain.to_owned()),
+            &mut self.missing,
+        ) {
             Got::Some(txt) => txt,
             Got::Missing => return Outcome::Neutral,
             Got::Error(error) => return error,
@@ -309,7 +342,9 @@ impl State<'_> {
                 return Outcome::Neutral;
             }
             return match self.check_host(target, depth + 1) {
-                Outcome::None => Outcome::PermError(format!("redirect target `{target}` has no SPF record")),
+                Outcome::None => {
+                    Outcome::PermError(format!("redirect target `{target}` has no SPF record"))
+                }
                 other => other,
             };
         }
@@ -317,7 +352,12 @@ impl State<'_> {
     }
 
     /// Whether a mechanism matches; `Err` ends the evaluation.
-    fn matches(&mut self, mechanism: &Mechanism, domain: &str, depth: usize) -> Result<bool, Outcome> {
+    fn matches(
+        &mut self,
+        mechanism: &Mechanism,
+        domain: &str,
+        depth: usize,
+    ) -> Result<bool, Outcome> {
         let ip = self.ip;
         let target = |name: &Option<String>| name.clone().unwrap_or_else(|| domain.to_owned());
         match mechanism {
@@ -333,24 +373,41 @@ impl State<'_> {
                 match self.check_host(name, depth + 1) {
                     Outcome::Pass => Ok(true),
                     Outcome::Fail | Outcome::SoftFail | Outcome::Neutral => Ok(false),
-                    Outcome::None => Err(Outcome::PermError(format!("included `{name}` has no SPF record"))),
+                    Outcome::None => Err(Outcome::PermError(format!(
+                        "included `{name}` has no SPF record"
+                    ))),
                     other => Err(other),
                 }
             }
-            Mechanism::A { domain: name, v4, v6 } => {
+            Mechanism::A {
+                domain: name,
+                v4,
+                v6,
+            } => {
                 if let Some(error) = self.count() {
                     return Err(error);
                 }
                 let name = target(name);
                 let addresses = self.addresses(&name)?;
-                Ok(addresses.iter().any(|address| in_prefix(*address, ip, *v4, *v6)))
+                Ok(addresses
+                    .iter()
+                    .any(|address| in_prefix(*address, ip, *v4, *v6)))
             }
-            Mechanism::Mx { domain: name, v4, v6 } => {
+            Mechanism::Mx {
+                domain: name,
+                v4,
+                v6,
+            } => {
                 if let Some(error) = self.count() {
                     return Err(error);
                 }
                 let name = target(name);
-                let exchanges = match Self::get(&self.answers.mx, &name, Query::Mx(name.clone()), &mut self.missing) {
+                let exchanges = match Self::get(
+                    &self.answers.mx,
+                    &name,
+                    Query::Mx(name.clone()),
+                    &mut self.missing,
+                ) {
                     Got::Some(exchanges) => exchanges,
                     Got::Missing => return Ok(false),
                     Got::Error(error) => return Err(error),
@@ -359,12 +416,16 @@ impl State<'_> {
                     return Err(error);
                 }
                 if exchanges.len() > LOOKUP_LIMIT {
-                    return Err(Outcome::PermError(format!("`{name}` has more than {LOOKUP_LIMIT} MX names (RFC 7208 §4.6.4)")));
+                    return Err(Outcome::PermError(format!(
+                        "`{name}` has more than {LOOKUP_LIMIT} MX names (RFC 7208 §4.6.4)"
+                    )));
                 }
                 let mut matched = false;
                 for exchange in exchanges {
                     let addresses = self.addresses(&exchange)?;
-                    matched |= addresses.iter().any(|address| in_prefix(*address, ip, *v4, *v6));
+                    matched |= addresses
+                        .iter()
+                        .any(|address| in_prefix(*address, ip, *v4, *v6));
                 }
                 Ok(matched)
             }
@@ -378,7 +439,12 @@ impl State<'_> {
     }
 
     fn addresses(&mut self, name: &str) -> Result<Vec<IpAddr>, Outcome> {
-        match Self::get(&self.answers.addresses, name, Query::Address(name.to_owned()), &mut self.missing) {
+        match Self::get(
+            &self.answers.addresses,
+            name,
+            Query::Address(name.to_owned()),
+            &mut self.missing,
+        ) {
             Got::Some(addresses) => {
                 if let Some(error) = self.void(addresses.is_empty()) {
                     return Err(error);
@@ -407,16 +473,29 @@ fn in_prefix(candidate: IpAddr, ip: IpAddr, v4: u8, v6: u8) -> bool {
 mod tests {
     use super::*;
 
-    fn answers(txt: &[(&str, &[&str])], addresses: &[(&str, &[&str])], mx: &[(&str, &[&str])]) -> Answers {
+    fn answers(
+        txt: &[(&str, &[&str])],
+        addresses: &[(&str, &[&str])],
+        mx: &[(&str, &[&str])],
+    ) -> Answers {
         let mut all = Answers::default();
         for (name, values) in txt {
-            all.txt.insert((*name).to_owned(), Ok(values.iter().map(|v| (*v).to_owned()).collect()));
+            all.txt.insert(
+                (*name).to_owned(),
+                Ok(values.iter().map(|v| (*v).to_owned()).collect()),
+            );
         }
         for (name, values) in addresses {
-            all.addresses.insert((*name).to_owned(), Ok(values.iter().map(|v| v.parse().unwrap()).collect()));
+            all.addresses.insert(
+                (*name).to_owned(),
+                Ok(values.iter().map(|v| v.parse().unwrap()).collect()),
+            );
         }
         for (name, values) in mx {
-            all.mx.insert((*name).to_owned(), Ok(values.iter().map(|v| (*v).to_owned()).collect()));
+            all.mx.insert(
+                (*name).to_owned(),
+                Ok(values.iter().map(|v| (*v).to_owned()).collect()),
+            );
         }
         all
     }
@@ -431,7 +510,11 @@ mod tests {
         assert_eq!(record.terms.len(), 6);
         assert_eq!(
             record.terms[0].1,
-            Mechanism::A { domain: Some("mail.example.org".into()), v4: 24, v6: 64 }
+            Mechanism::A {
+                domain: Some("mail.example.org".into()),
+                v4: 24,
+                v6: 64
+            }
         );
         assert_eq!(record.terms[5].0, Qualifier::SoftFail);
         assert!(parse("v=spf1 ip4:300.1.1.1 -all").is_err());
@@ -443,40 +526,65 @@ mod tests {
     #[test]
     fn mx_passes_the_server_and_fails_others() {
         let data = answers(
-            &[("example.org", &["v=spf1 mx -all", "google-site-verification=x"])],
+            &[(
+                "example.org",
+                &["v=spf1 mx -all", "google-site-verification=x"],
+            )],
             &[("mail.example.org", &["192.0.2.10"])],
             &[("example.org", &["mail.example.org"])],
         );
         let evaluation = evaluate("example.org", ip("192.0.2.10"), &data);
         assert_eq!(evaluation.outcome, Ok(Outcome::Pass));
         assert_eq!(evaluation.lookups, 1);
-        assert_eq!(evaluate("example.org", ip("198.51.100.1"), &data).outcome, Ok(Outcome::Fail));
+        assert_eq!(
+            evaluate("example.org", ip("198.51.100.1"), &data).outcome,
+            Ok(Outcome::Fail)
+        );
     }
 
     #[test]
     fn missing_answers_are_asked_for() {
-        let data = answers(&[("example.org", &["v=spf1 include:_spf.example.net -all"])], &[], &[]);
+        let data = answers(
+            &[("example.org", &["v=spf1 include:_spf.example.net -all"])],
+            &[],
+            &[],
+        );
         let evaluation = evaluate("example.org", ip("192.0.2.10"), &data);
-        assert_eq!(evaluation.outcome, Err(vec![Query::Txt("_spf.example.net".into())]));
+        assert_eq!(
+            evaluation.outcome,
+            Err(vec![Query::Txt("_spf.example.net".into())])
+        );
     }
 
     #[test]
     fn two_records_are_a_permanent_error() {
-        let data = answers(&[("example.org", &["v=spf1 mx -all", "v=spf1 a -all"])], &[], &[]);
-        assert!(matches!(evaluate("example.org", ip("192.0.2.10"), &data).outcome, Ok(Outcome::PermError(_))));
+        let data = answers(
+            &[("example.org", &["v=spf1 mx -all", "v=spf1 a -all"])],
+            &[],
+            &[],
+        );
+        assert!(matches!(
+            evaluate("example.org", ip("192.0.2.10"), &data).outcome,
+            Ok(Outcome::PermError(_))
+        ));
     }
 
     #[test]
     fn more_than_ten_lookups_is_a_permanent_error() {
-        let includes: Vec<String> = (0..11).map(|n| format!("include:i{n}.example.net")).collect();
+        let includes: Vec<String> = (0..11)
+            .map(|n| format!("include:i{n}.example.net"))
+            .collect();
         let top = format!("v=spf1 {} -all", includes.join(" "));
         let mut data = answers(&[], &[], &[]);
         data.txt.insert("example.org".into(), Ok(vec![top]));
         for n in 0..11 {
-            data.txt.insert(format!("i{n}.example.net"), Ok(vec!["v=spf1 -all".into()]));
+            data.txt
+                .insert(format!("i{n}.example.net"), Ok(vec!["v=spf1 -all".into()]));
         }
         let evaluation = evaluate("example.org", ip("192.0.2.10"), &data);
-        assert!(matches!(evaluation.outcome, Ok(Outcome::PermError(ref m)) if m.contains("10 DNS lookups")));
+        assert!(
+            matches!(evaluation.outcome, Ok(Outcome::PermError(ref m)) if m.contains("10 DNS lookups"))
+        );
         assert_eq!(evaluation.lookups, 11);
     }
 
@@ -484,15 +592,24 @@ mod tests {
     fn include_redirect_and_ip_ranges() {
         let data = answers(
             &[
-                ("example.org", &["v=spf1 include:_spf.example.net redirect=_r.example.net"]),
+                (
+                    "example.org",
+                    &["v=spf1 include:_spf.example.net redirect=_r.example.net"],
+                ),
                 ("_spf.example.net", &["v=spf1 ip4:198.51.100.0/24 -all"]),
                 ("_r.example.net", &["v=spf1 ip6:2001:db8::/32 -all"]),
             ],
             &[],
             &[],
         );
-        assert_eq!(evaluate("example.org", ip("198.51.100.7"), &data).outcome, Ok(Outcome::Pass));
-        assert_eq!(evaluate("example.org", ip("2001:db8::5"), &data).outcome, Ok(Outcome::Pass));
+        assert_eq!(
+            evaluate("example.org", ip("198.51.100.7"), &data).outcome,
+            Ok(Outcome::Pass)
+        );
+        assert_eq!(
+            evaluate("example.org", ip("2001:db8::5"), &data).outcome,
+            Ok(Outcome::Pass)
+        );
         let other = evaluate("example.org", ip("203.0.113.1"), &data);
         assert_eq!(other.outcome, Ok(Outcome::Fail));
         assert_eq!(other.lookups, 2);
@@ -501,6 +618,9 @@ mod tests {
     #[test]
     fn no_record_is_none() {
         let data = answers(&[("example.org", &["something else"])], &[], &[]);
-        assert_eq!(evaluate("example.org", ip("192.0.2.1"), &data).outcome, Ok(Outcome::None));
+        assert_eq!(
+            evaluate("example.org", ip("192.0.2.1"), &data).outcome,
+            Ok(Outcome::None)
+        );
     }
 }
