@@ -38,3 +38,11 @@ impl Doctor {
         *self == Doctor::default()
     }
 }
+
+/// A blocklist entry for `doctor.blocklists`.
+pub fn doctor_blocklist(zone: &str, ipv6: bool) -> Blocklist {
+    Blocklist {
+        zone: zone.to_owned(),
+        ipv6,
+    }
+}

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-pub use doctor::Doctor;
+pub use doctor::{doctor_blocklist, Doctor};
 pub use load::{load_file, parse_str, save_file, ConfigError, CONFIG_FILE, MAX_CONFIG_BYTES};
 pub use size::{Size, SizeError};
 pub use validate::{validate, Issue};

@@ -1,0 +1,548 @@
+//! `mailctl doctor` and `mailctl dns push` against a real BIND 9 on
+//! 127.0.0.1 (authoritative for example.test, example.org, the reverse zone
+//! of 127.0.0.1 and two test blocklists) and a real stack published on
+//! 127.0.0.1, whose public address is 127.0.0.1.
+//!
+//! `doctor_reports_every_break_with_its_fix`: one stack, one BIND; first
+//! every record `mailctl dns` prints is published and `doctor` must find no
+//! problem in DNS, reputation, TLS, security and network; then each record
+//! is broken in turn (BIND only; the stack stays) and exactly the matching
+//! check must fail with the right fix while the others still pass; last,
+//! a certificate for another name is installed and reloaded.
+//!
+//! `dns_push_creates_every_record_once`: no stack; push into empty zones,
+//! push again (no change), and an unrelated record survives.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+use std::time::Instant;
+
+use common::bind::Bind;
+use common::{
+    assert_success, docker, ensure_base_image, mailctl, new_project_with, serial, stderr, stdout,
+    text,
+};
+
+const HOST: &str = "mail.example.test";
+const REVERSE: &str = "1.0.0.127.in-addr.arpa";
+const BLOCKLIST: &str = "bl.test";
+const DOMAIN_BLOCKLIST: &str = "dbl.test";
+
+/// The records `mailctl dns DOMAIN --format zone` prints.
+fn zone(dir: &Path, domain: &str) -> String {
+    let output = mailctl(dir, &["dns", domain, "--format", "zone"]);
+    assert_success(&output, "mailctl dns");
+    stdout(&output)
+}
+
+/// Adds the `doctor:` section the test needs to mailctl.yaml.
+fn configure_doctor(dir: &Path, smtp_port: u16) {
+    let path = dir.join("mailctl.yaml");
+    let mut config = mailctl::config::load_file(&path).unwrap();
+    config.doctor.blocklists = vec![mailctl::config::doctor_blocklist(BLOCKLIST, false)];
+    config.doctor.domain_blocklists = vec![DOMAIN_BLOCKLIST.to_owned()];
+    // No Internet here: the outbound test talks to the stack's own port 25.
+    config.doctor.outbound_smtp = format!("127.0.0.1:{smtp_port}");
+    mailctl::config::save_file(&path, &config).unwrap();
+}
+
+/// The findings of one `doctor --json` run, by (check, subject).
+struct Report {
+    output: Output,
+    findings: BTreeMap<(String, String), serde_json::Value>,
+}
+
+impl Report {
+    fn status(&self, check: &str, subject: &str) -> String {
+        self.findings
+            .get(&(check.to_owned(), subject.to_owned()))
+            .unwrap_or_else(|| panic!("no finding {check} {subject}\n{}", text(&self.output)))
+            ["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn field(&self, check: &str, subject: &str, field: &str) -> String {
+        self.findings[&(check.to_owned(), subject.to_owned())][field]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Every finding that is neither ok nor info.
+    fn problems(&self) -> Vec<(String, String)> {
+        self.findings
+            .iter()
+            .filter(|(_, finding)| !matches!(finding["status"].as_str(), Some("ok" | "info")))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+}
+
+fn doctor(dir: &Path, bind: &Bind) -> Report {
+    let resolver = bind.addr().to_string();
+    let output = mailctl(dir, &["doctor", "--json", "--resolver", &resolver]);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("doctor printed no JSON ({error})\n{}", text(&output)));
+    let findings = value["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| {
+            (
+                (
+                    finding["check"].as_str().unwrap().to_owned(),
+                    finding["subject"].as_str().unwrap().to_owned(),
+                ),
+                finding.clone(),
+            )
+        })
+        .collect();
+    let passed = value["passed"].as_bool().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(if passed { 0 } else { 1 }),
+        "{}",
+        text(&output)
+    );
+    Report { output, findings }
+}
+
+/// Problems that depend on this machine rather than on the project: the
+/// Docker daemon's userland proxy (on by default) hides client addresses.
+fn environmental(key: &(String, String)) -> bool {
+    key.0 == "stack.client-address"
+}
+
+/// Asserts that `report` differs from a clean run exactly by `broken`
+/// (each (check, subject) must be an error) and that `fix` appears in the
+/// first one's fix.
+#[track_caller]
+fn only_broken(report: &Report, broken: &[(&str, &str)], fix: &str) {
+    let mut problems: Vec<(String, String)> = report
+        .problems()
+        .into_iter()
+        .filter(|key| !environmental(key))
+        .collect();
+    problems.sort();
+    let mut expected: Vec<(String, String)> = broken
+        .iter()
+        .map(|(c, s)| ((*c).to_owned(), (*s).to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(problems, expected, "{}", stdout(&report.output));
+    for (check, subject) in broken {
+        assert_eq!(report.status(check, subject), "error", "{check} {subject}");
+    }
+    let (check, subject) = broken[0];
+    let found_fix = report.field(check, subject, "fix");
+    assert!(
+        found_fix.contains(fix),
+        "fix of {check} {subject} is `{found_fix}`, expected `{fix}`"
+    );
+}
+
+#[test]
+fn doctor_reports_every_break_with_its_fix() {
+    let _serial = serial();
+    let started = Instant::now();
+    ensure_base_image();
+    let (project, ports) = new_project_with(
+        "doctor",
+        &["--public-address", "127.0.0.1", "--offline-dns"],
+        None,
+    );
+    let dir = project.dir.clone();
+    configure_doctor(&dir, ports["smtp"]);
+    let test_zone = zone(&dir, "example.test");
+    let org_zone = zone(&dir, "example.org");
+    let ptr = format!("{REVERSE}. IN PTR {HOST}.\n");
+    let mut bind = Bind::start(&[
+        ("example.test", &test_zone),
+        ("example.org", &org_zone),
+        (REVERSE, &ptr),
+        (BLOCKLIST, ""),
+        (DOMAIN_BLOCKLIST, ""),
+    ]);
+    let up = mailctl(&dir, &["up", "--timeout", "240"]);
+    assert_success(&up, "mailctl up");
+    eprintln!(
+        "[doctor {:>5.1}s] stack up",
+        started.elapsed().as_secs_f64()
+    );
+
+    // Everything published: only what this machine imposes may be reported.
+    let clean = doctor(&dir, &bind);
+    eprintln!("{}", stdout(&clean.output));
+    assert_eq!(
+        clean
+            .problems()
+            .into_iter()
+            .filter(|key| !environmental(key))
+            .collect::<Vec<_>>(),
+        Vec::<(String, String)>::new(),
+        "{}",
+        text(&clean.output)
+    );
+    for (check, subject) in [
+        ("dns.mx", "example.test"),
+        ("dns.mx", "example.org"),
+        ("dns.spf", "example.org"),
+        ("dns.address", HOST),
+        ("dns.ptr", "127.0.0.1"),
+        ("dns.dmarc", "_dmarc.example.test"),
+        (
+            "network.outbound-25",
+            &format!("127.0.0.1:{}", ports["smtp"]),
+        ),
+        ("security.relay", &format!("smtp ({})", ports["smtp"])),
+        ("reputation.address", &format!("127.0.0.1 in {BLOCKLIST}")),
+        (
+            "reputation.domain",
+            &format!("example.test in {DOMAIN_BLOCKLIST}"),
+        ),
+        (
+            "dns.mta-sts-policy",
+            "https://mta-sts.example.org/.well-known/mta-sts.txt",
+        ),
+    ] {
+        assert_eq!(
+            clean.status(check, subject),
+            "ok",
+            "{check} {subject}\n{}",
+            stdout(&clean.output)
+        );
+    }
+    // Self-signed: verified against the project's own certificate, and said so.
+    assert_eq!(
+        clean.status("tls.certificate", &format!("smtp ({})", ports["smtp"])),
+        "info"
+    );
+    assert_eq!(
+        clean.status("tls.certificate", &format!("https ({})", ports["https"])),
+        "info"
+    );
+    eprintln!(
+        "[doctor {:>5.1}s] clean run",
+        started.elapsed().as_secs_f64()
+    );
+
+    // MX to another host. SPF `mx` follows the MX, so it no longer covers
+    // the server either: both are reported, nothing else.
+    bind.set_records(
+        "example.test",
+        &test_zone.replace("MX    10 mail.example.test.", "MX    10 mx.elsewhere.test."),
+    );
+    only_broken(
+        &doctor(&dir, &bind),
+        &[("dns.mx", "example.test"), ("dns.spf", "example.test")],
+        "example.test. 3600 IN MX 10 mail.example.test.",
+    );
+
+    // SPF without the server.
+    bind.set_records(
+        "example.test",
+        &test_zone.replace("\"v=spf1 mx -all\"", "\"v=spf1 ip4:192.0.2.1 -all\""),
+    );
+    let report = doctor(&dir, &bind);
+    only_broken(
+        &report,
+        &[("dns.spf", "example.test")],
+        "example.test. 3600 IN TXT \"v=spf1 mx -all\"",
+    );
+    assert!(report
+        .field("dns.spf", "example.test", "summary")
+        .contains("does not authorise"));
+
+    // Two SPF records.
+    bind.set_records(
+        "example.test",
+        &format!("{test_zone}\nexample.test. IN TXT \"v=spf1 a -all\"\n"),
+    );
+    let report = doctor(&dir, &bind);
+    only_broken(&report, &[("dns.spf", "example.test")], "keep only one");
+    assert!(report
+        .field("dns.spf", "example.test", "summary")
+        .contains("2 SPF records"));
+
+    // A DKIM key of another pair: example.org's key under example.test's selector.
+    let selector = test_zone
+        .lines()
+        .find(|line| line.starts_with("rsa") && line.contains("._domainkey.example.test."))
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
+    let test_key = test_zone
+        .lines()
+        .find(|line| line.starts_with(&format!("{selector}._domainkey")))
+        .unwrap();
+    let org_key = org_zone
+        .lines()
+        .find(|line| line.starts_with(&format!("{selector}._domainkey")))
+        .unwrap();
+    let foreign = org_key.replace("example.org.", "example.test.");
+    bind.set_records("example.test", &test_zone.replace(test_key, &foreign));
+    only_broken(
+        &doctor(&dir, &bind),
+        &[("dns.dkim", &format!("{selector}._domainkey.example.test"))],
+        "mailctl dns example.test",
+    );
+
+    // DMARC missing.
+    let dmarc_line = test_zone
+        .lines()
+        .find(|line| line.starts_with("_dmarc.example.test."))
+        .unwrap();
+    bind.set_records("example.test", &test_zone.replace(dmarc_line, ""));
+    only_broken(
+        &doctor(&dir, &bind),
+        &[("dns.dmarc", "_dmarc.example.test")],
+        "_dmarc.example.test. 3600 IN TXT \"v=DMARC1; p=quarantine\"",
+    );
+    bind.set_records("example.test", &test_zone);
+
+    // PTR mismatch.
+    bind.set_records(REVERSE, &format!("{REVERSE}. IN PTR host.provider.test.\n"));
+    only_broken(
+        &doctor(&dir, &bind),
+        &[("dns.ptr", "127.0.0.1")],
+        "1.0.0.127.in-addr.arpa. 3600 IN PTR mail.example.test.",
+    );
+    bind.set_records(REVERSE, &ptr);
+
+    // The server's address listed in the test blocklist with 127.0.0.2.
+    bind.set_records(
+        BLOCKLIST,
+        &format!("1.0.0.127.{BLOCKLIST}. IN A 127.0.0.2\n"),
+    );
+    let report = doctor(&dir, &bind);
+    only_broken(
+        &report,
+        &[("reputation.address", &format!("127.0.0.1 in {BLOCKLIST}"))],
+        "ask its operators for removal",
+    );
+    assert!(report
+        .field(
+            "reputation.address",
+            &format!("127.0.0.1 in {BLOCKLIST}"),
+            "found"
+        )
+        .contains("127.0.0.2"));
+    bind.set_records(BLOCKLIST, "");
+    eprintln!(
+        "[doctor {:>5.1}s] DNS breaks",
+        started.elapsed().as_secs_f64()
+    );
+
+    // A certificate for another name, installed and reloaded in the running stack.
+    let live = dir.join("certs/live");
+    let original_certificate = std::fs::read(live.join("fullchain.pem")).unwrap();
+    let original_key = std::fs::read(live.join("privkey.pem")).unwrap();
+    let (certificate, key) = mailctl::tls::self_signed(&["wrong.example.net".to_owned()]).unwrap();
+    std::fs::write(live.join("fullchain.pem"), certificate).unwrap();
+    std::fs::write(live.join("privkey.pem"), key).unwrap();
+    reload(&project.project);
+    let report = doctor(&dir, &bind);
+    let tls: Vec<(String, String)> = report
+        .problems()
+        .into_iter()
+        .filter(|key| !environmental(key))
+        .collect();
+    assert!(
+        !tls.is_empty()
+            && tls
+                .iter()
+                .all(|(check, _)| check == "tls.certificate" || check == "dns.mta-sts-policy"),
+        "{}",
+        stdout(&report.output)
+    );
+    let smtp = format!("smtp ({})", ports["smtp"]);
+    assert_eq!(report.status("tls.certificate", &smtp), "error");
+    assert!(
+        report
+            .field("tls.certificate", &smtp, "summary")
+            .contains("does not cover `mail.example.test`"),
+        "{}",
+        stdout(&report.output)
+    );
+    for name in ["submission", "submissions", "imaps", "https"] {
+        assert_eq!(
+            report.status("tls.certificate", &format!("{name} ({})", ports[name])),
+            "error",
+            "{name}\n{}",
+            stdout(&report.output)
+        );
+    }
+    std::fs::write(live.join("fullchain.pem"), original_certificate).unwrap();
+    std::fs::write(live.join("privkey.pem"), original_key).unwrap();
+    reload(&project.project);
+    let restored = doctor(&dir, &bind);
+    assert_eq!(
+        restored
+            .problems()
+            .into_iter()
+            .filter(|key| !environmental(key))
+            .collect::<Vec<_>>(),
+        Vec::<(String, String)>::new(),
+        "{}",
+        stdout(&restored.output)
+    );
+    eprintln!(
+        "[doctor {:>5.1}s] certificate break and repair",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The human report: one line per finding, fixes under problems, exit 1
+    // when something is wrong.
+    let plain = mailctl(&dir, &["doctor", "--resolver", &bind.addr().to_string()]);
+    let plain_text = stdout(&plain);
+    assert!(
+        plain_text.contains("dns\n") && plain_text.contains("checks:"),
+        "{}",
+        text(&plain)
+    );
+    assert!(
+        stderr(&plain).is_empty() || !stderr(&plain).contains("error:"),
+        "{}",
+        text(&plain)
+    );
+}
+
+/// Runs each TLS service's reload so it picks up the files in certs/live.
+fn reload(project: &str) {
+    for service in ["smtp", "imap", "web"] {
+        let name = docker(&[
+            "ps",
+            "--filter",
+            &format!("label=mailctl.project={project}"),
+            "--filter",
+            &format!("label=mailctl.service={service}"),
+            "--format",
+            "{{.Names}}",
+        ]);
+        docker(&["exec", name.trim(), "mailctl-reload"]);
+    }
+}
+
+#[test]
+fn dns_push_creates_every_record_once() {
+    let dir_guard = tempfile::tempdir().unwrap();
+    let dir = dir_guard.path().join("project");
+    let init = mailctl(
+        &dir,
+        &[
+            "init",
+            "--hostname",
+            HOST,
+            "--domain",
+            "example.test",
+            "--domain",
+            "example.org",
+            "--admin",
+            "admin@example.test",
+            "--tls",
+            "self-signed",
+            "--bind",
+            "127.0.0.1",
+            "--public-address",
+            "127.0.0.1",
+            "--offline-dns",
+            "--yes",
+        ],
+    );
+    assert_success(&init, "mailctl init");
+    let bind = Bind::start(&[
+        ("example.test", "www.example.test. IN A 192.0.2.80\nexample.test. IN TXT \"site-verification=keep\"\nexample.test. IN MX 20 old-mx.example.test.\n"),
+        ("example.org", ""),
+    ]);
+    let server = bind.addr().to_string();
+    let key = bind.key_file.display().to_string();
+
+    let dry = mailctl(
+        &dir,
+        &[
+            "dns",
+            "push",
+            "--server",
+            &server,
+            "--tsig-key",
+            &key,
+            "--dry-run",
+        ],
+    );
+    assert_success(&dry, "dns push --dry-run");
+    assert!(
+        stdout(&dry).contains("update add example.test. 3600 IN MX 10 mail.example.test."),
+        "{}",
+        text(&dry)
+    );
+    assert!(
+        stdout(&dry).contains("update delete example.test. IN MX 20 old-mx.example.test."),
+        "{}",
+        text(&dry)
+    );
+    assert!(
+        bind.dig("example.test", "MX") == vec!["20 old-mx.example.test.".to_owned()],
+        "dry run changed the zone"
+    );
+
+    let push = mailctl(
+        &dir,
+        &["dns", "push", "--server", &server, "--tsig-key", &key],
+    );
+    assert_success(&push, "dns push");
+    assert!(stderr(&push).contains("applied"), "{}", text(&push));
+
+    // Every record `mailctl dns --format json` lists is now served.
+    let json = mailctl(&dir, &["dns", "--format", "json"]);
+    let domains: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let mut checked = 0;
+    for domain in domains.as_array().unwrap() {
+        for record in domain["records"]["records"].as_array().unwrap() {
+            let name = record["name"].as_str().unwrap().trim_end_matches('.');
+            let rtype = record["type"].as_str().unwrap();
+            let served = bind.dig(name, rtype);
+            assert!(
+                !served.is_empty(),
+                "{name} {rtype} is not served after the push\n{}",
+                text(&push)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "only {checked} records");
+    assert_eq!(
+        bind.dig("example.test", "MX"),
+        vec!["10 mail.example.test.".to_owned()]
+    );
+
+    // A second push changes nothing.
+    let again = mailctl(
+        &dir,
+        &["dns", "push", "--server", &server, "--tsig-key", &key],
+    );
+    assert_success(&again, "second dns push");
+    assert_eq!(stdout(&again).trim(), "", "{}", text(&again));
+    assert_eq!(
+        stderr(&again).matches("up to date").count(),
+        2,
+        "{}",
+        text(&again)
+    );
+
+    // Unrelated records survive.
+    assert_eq!(
+        bind.dig("www.example.test", "A"),
+        vec!["192.0.2.80".to_owned()]
+    );
+    assert!(bind
+        .dig("example.test", "TXT")
+        .contains(&"\"site-verification=keep\"".to_owned()));
+}
