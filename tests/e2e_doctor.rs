@@ -113,6 +113,19 @@ fn doctor(dir: &Path, bind: &Bind) -> Report {
     Report { output, findings }
 }
 
+/// Runs `doctor` until `done` holds, for at most 20 seconds (services
+/// finish a reload after the command returns); the last report.
+fn doctor_until(dir: &Path, bind: &Bind, done: impl Fn(&Report) -> bool) -> Report {
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let report = doctor(dir, bind);
+        if done(&report) || Instant::now() > deadline {
+            return report;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
 /// Problems that depend on this machine rather than on the project: the
 /// Docker daemon's userland proxy (on by default) hides client addresses.
 fn environmental(key: &(String, String)) -> bool {
@@ -236,7 +249,10 @@ fn doctor_reports_every_break_with_its_fix() {
     // the server either: both are reported, nothing else.
     bind.set_records(
         "example.test",
-        &test_zone.replace("MX    10 mail.example.test.", "MX    10 mx.elsewhere.test."),
+        &test_zone.replace(
+            "MX    10 mail.example.test.",
+            "MX    10 mx.other.example.test.",
+        ),
     );
     only_broken(
         &doctor(&dir, &bind),
@@ -349,7 +365,14 @@ fn doctor_reports_every_break_with_its_fix() {
     std::fs::write(live.join("fullchain.pem"), certificate).unwrap();
     std::fs::write(live.join("privkey.pem"), key).unwrap();
     reload(&project.project);
-    let report = doctor(&dir, &bind);
+    // A reload is graceful: wait until every TLS port serves the new file.
+    let report = doctor_until(&dir, &bind, |report| {
+        ["smtp", "submission", "submissions", "imaps", "https"]
+            .iter()
+            .all(|name| {
+                report.status("tls.certificate", &format!("{name} ({})", ports[*name])) == "error"
+            })
+    });
     let tls: Vec<(String, String)> = report
         .problems()
         .into_iter()
@@ -383,7 +406,9 @@ fn doctor_reports_every_break_with_its_fix() {
     std::fs::write(live.join("fullchain.pem"), original_certificate).unwrap();
     std::fs::write(live.join("privkey.pem"), original_key).unwrap();
     reload(&project.project);
-    let restored = doctor(&dir, &bind);
+    let restored = doctor_until(&dir, &bind, |report| {
+        report.problems().into_iter().all(|key| environmental(&key))
+    });
     assert_eq!(
         restored
             .problems()

@@ -7,10 +7,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::NetError;
-use hickory_resolver::proto::op::{Edns, Message, Query};
+use hickory_resolver::proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
 
@@ -46,6 +46,8 @@ impl Dns {
         options.timeout = QUERY_TIMEOUT;
         options.attempts = 2;
         options.ndots = 0;
+        // What other servers see is DNS, not this machine's /etc/hosts.
+        options.use_hosts_file = ResolveHosts::Never;
         let provider = TokioRuntimeProvider::default();
         let (resolver, server) = match server {
             Some(address) => {
@@ -169,6 +171,30 @@ impl Dns {
     }
 
     pub async fn ptr(&self, address: IpAddr) -> Answer<String> {
+        if address.is_loopback() {
+            let name = crate::dns::reverse_name(address);
+            return match self.direct(&name, RecordType::PTR, false).await {
+                Err(error) => Answer::Failed(error),
+                Ok(response) => match response.metadata.response_code {
+                    ResponseCode::NoError | ResponseCode::NXDomain => {
+                        let names: Vec<String> = response
+                            .answers
+                            .iter()
+                            .filter_map(|record| match &record.data {
+                                RData::PTR(ptr) => Some(plain(&ptr.0)),
+                                _ => None,
+                            })
+                            .collect();
+                        if names.is_empty() {
+                            Answer::Empty
+                        } else {
+                            Answer::Records(names)
+                        }
+                    }
+                    code => Answer::Failed(format!("{code}")),
+                },
+            };
+        }
         self.map(
             &crate::dns::reverse_name(address),
             RecordType::PTR,
@@ -209,16 +235,24 @@ impl Dns {
     /// Whether the resolver marks the SOA of `name` as authenticated (the
     /// AD bit, RFC 4035 §3.2.3), asking with the DO bit set.
     pub async fn authenticated(&self, name: &str) -> Result<bool, String> {
+        let response = self.direct(name, RecordType::SOA, true).await?;
+        Ok(response.metadata.authentic_data)
+    }
+
+    /// One query sent straight to the resolver over UDP, bypassing the
+    /// library's shortcuts (it answers loopback PTR queries itself, as RFC
+    /// 6761 §6.3 allows, but doctor must see what the DNS says).
+    async fn direct(&self, name: &str, rtype: RecordType, dnssec: bool) -> Result<Message, String> {
         let server = self.server.ok_or("no resolver address is known")?;
         let fqdn = Name::from_ascii(format!("{}.", name.trim_end_matches('.')))
             .map_err(|error| error.to_string())?;
         let mut message = Message::query();
         message.metadata.id = rand::random();
         message.metadata.recursion_desired = true;
-        message.metadata.authentic_data = true;
-        message.add_query(Query::query(fqdn, RecordType::SOA));
+        message.metadata.authentic_data = dnssec;
+        message.add_query(Query::query(fqdn, rtype));
         let mut edns = Edns::new();
-        edns.set_dnssec_ok(true);
+        edns.set_dnssec_ok(dnssec);
         edns.set_max_payload(1232);
         message.set_edns(edns);
         let bytes = message.to_vec().map_err(|error| error.to_string())?;
@@ -235,13 +269,17 @@ impl Dns {
             .await
             .map_err(|error| error.to_string())?;
         let mut buffer = vec![0u8; 4096];
-        let length = tokio::time::timeout(QUERY_TIMEOUT, socket.recv(&mut buffer))
-            .await
-            .map_err(|_| format!("no answer from {server}"))?
-            .map_err(|error| error.to_string())?;
-        let response = Message::from_vec(buffer.get(..length).unwrap_or_default())
-            .map_err(|error| error.to_string())?;
-        Ok(response.metadata.authentic_data)
+        loop {
+            let length = tokio::time::timeout(QUERY_TIMEOUT, socket.recv(&mut buffer))
+                .await
+                .map_err(|_| format!("no answer from {server}"))?
+                .map_err(|error| error.to_string())?;
+            let response = Message::from_vec(buffer.get(..length).unwrap_or_default())
+                .map_err(|error| error.to_string())?;
+            if response.metadata.id == message.metadata.id {
+                return Ok(response);
+            }
+        }
     }
 
     /// Evaluates SPF for each address, fetching what the evaluation asks

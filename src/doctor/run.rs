@@ -593,9 +593,18 @@ async fn mta_sts(context: Arc<Context>, domain: String) -> Vec<Finding> {
                 } else {
                     SocketAddr::new(ip, port)
                 };
-                probe::https_get(&context.trust, target, &host, "/.well-known/mta-sts.txt")
+                match probe::https_get(&context.trust, target, &host, "/.well-known/mta-sts.txt")
                     .await
-                    .map(|(body, _)| body)
+                {
+                    // Senders fetch the policy only over a valid certificate
+                    // for the policy host (RFC 8461 §3.3).
+                    Ok((_, served)) if served.chain_error.is_some() => Err(format!(
+                        "the certificate of `{host}` does not verify: {}",
+                        served.chain_error.unwrap_or_default()
+                    )),
+                    Ok((body, _)) => Ok(body),
+                    Err(error) => Err(error),
+                }
             }
             Answer::Empty => Err(format!("`{host}` does not resolve")),
             Answer::Failed(error) => Err(format!("lookup of `{host}` failed: {error}")),

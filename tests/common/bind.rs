@@ -149,7 +149,11 @@ impl Bind {
         let first = self.zones[0].clone();
         loop {
             // Zones load one by one; until then named answers SERVFAIL.
-            if self.zones.iter().all(|zone| !self.dig(zone, "SOA").is_empty()) {
+            if self
+                .zones
+                .iter()
+                .all(|zone| !self.dig(zone, "SOA").is_empty())
+            {
                 return;
             }
             if let Some(child) = self.child.as_mut() {
