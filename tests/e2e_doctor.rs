@@ -403,6 +403,49 @@ fn doctor_reports_every_break_with_its_fix() {
             stdout(&report.output)
         );
     }
+
+    // An expired certificate for the right name.
+    let (certificate, key) = expired_certificate(HOST);
+    std::fs::write(live.join("fullchain.pem"), certificate).unwrap();
+    std::fs::write(live.join("privkey.pem"), key).unwrap();
+    reload(&project.project);
+    let report = doctor_until(&dir, &bind, |report| {
+        ["smtp", "submission", "submissions", "imaps", "https"]
+            .iter()
+            .all(|name| {
+                report
+                    .field(
+                        "tls.certificate",
+                        &format!("{name} ({})", ports[*name]),
+                        "summary",
+                    )
+                    .contains("expired")
+            })
+    });
+    for name in ["smtp", "submission", "submissions", "imaps", "https"] {
+        let subject = format!("{name} ({})", ports[name]);
+        assert_eq!(
+            report.status("tls.certificate", &subject),
+            "error",
+            "{name}\n{}",
+            stdout(&report.output)
+        );
+        assert!(
+            report
+                .field("tls.certificate", &subject, "summary")
+                .contains("expired"),
+            "{name}\n{}",
+            stdout(&report.output)
+        );
+    }
+    assert!(
+        report
+            .field("tls.certificate", &smtp, "fix")
+            .contains("certs/live"),
+        "{}",
+        stdout(&report.output)
+    );
+
     std::fs::write(live.join("fullchain.pem"), original_certificate).unwrap();
     std::fs::write(live.join("privkey.pem"), original_key).unwrap();
     reload(&project.project);
@@ -438,6 +481,17 @@ fn doctor_reports_every_break_with_its_fix() {
         "{}",
         text(&plain)
     );
+}
+
+/// A self-signed certificate for `name` that expired yesterday, and its key.
+fn expired_certificate(name: &str) -> (String, String) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(90);
+    params.not_after = now - time::Duration::days(1);
+    let certificate = params.self_signed(&key).unwrap();
+    (certificate.pem(), key.serialize_pem())
 }
 
 /// Runs each TLS service's reload so it picks up the files in certs/live.
@@ -561,6 +615,31 @@ fn dns_push_creates_every_record_once() {
         "{}",
         text(&again)
     );
+
+    let json = mailctl(
+        &dir,
+        &[
+            "--json",
+            "dns",
+            "push",
+            "--server",
+            &server,
+            "--tsig-key",
+            &key,
+            "--dry-run",
+        ],
+    );
+    assert_success(&json, "dns push --json");
+    let zones: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    for zone in zones.as_array().unwrap() {
+        assert_eq!(
+            zone["changes"].as_array().unwrap().len(),
+            0,
+            "{}",
+            text(&json)
+        );
+        assert_eq!(zone["applied"], false);
+    }
 
     // Unrelated records survive.
     assert_eq!(
