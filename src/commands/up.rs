@@ -304,6 +304,11 @@ fn ensure_certificate(project: &Project, config: &Config) -> anyhow::Result<Vec<
         )),
         _ => {}
     }
+    if let Some(warning) = crate::cert::store::live_info(project)
+        .and_then(|info| crate::cert::expiry_warning(&info, time::OffsetDateTime::now_utc()))
+    {
+        warnings.push(warning);
+    }
     Ok(warnings)
 }
 
