@@ -298,8 +298,10 @@ impl PendingOrder {
                 };
                 let challenges = self.challenge_failures().await;
                 let detail = match (&problem, challenges.is_empty()) {
-                    (Some(problem), _) => format!("the ACME server refused the order: {problem}"),
-                    (None, false) => format!(
+                    (Some(problem), true) => {
+                        format!("the ACME server refused the order: {problem}")
+                    }
+                    (_, false) => format!(
                         "the ACME server could not validate {}",
                         challenges
                             .iter()

@@ -81,7 +81,7 @@ pub fn save_certificate(project: &Project, id: &str, chain: &str, key: &str) -> 
 /// Puts a certificate and key in `certs/live`, which the services mount.
 pub fn install_live(project: &Project, chain: &str, key: &str) -> anyhow::Result<()> {
     let live = project.live_certs_dir();
-    files::create_private_dir(&live, 0o755)?;
+    files::create_private_dir(&live, 0o700)?;
     let key_path = live.join(KEY_FILE);
     let chain_path = live.join(CERTIFICATE_FILE);
     files::write_batch_atomic(&[
