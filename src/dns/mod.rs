@@ -3,6 +3,7 @@
 //! a zone file, a table or JSON.
 
 pub mod records;
+pub mod update;
 pub mod zone;
 
 pub use records::{

@@ -55,7 +55,7 @@ pub fn character_strings(text: &str) -> String {
 
 /// One quoted character-string: `"` and `\` escaped with a backslash,
 /// anything outside printable ASCII as `\DDD` (RFC 1035 §5.1).
-fn quote(bytes: &[u8]) -> String {
+pub(crate) fn quote(bytes: &[u8]) -> String {
     let mut quoted = String::with_capacity(bytes.len() + 2);
     quoted.push('"');
     for &byte in bytes {

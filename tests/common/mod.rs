@@ -6,6 +6,8 @@
 //! Each test binary uses a part of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod bind;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::TcpListener;

@@ -1,0 +1,192 @@
+//! A real BIND 9 for tests: `named` in the foreground on a free port of
+//! 127.0.0.1, authoritative for the zones a test gives it, accepting
+//! TSIG-signed dynamic updates (RFC 2136) with a key made by `tsig-keygen`.
+//! Dropping the guard stops the server and removes its directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The name of the key every zone accepts updates with.
+pub const KEY_NAME: &str = "mailctl-test-update";
+
+pub struct Bind {
+    pub port: u16,
+    /// The TSIG key in BIND's key-file format.
+    pub key_file: PathBuf,
+    directory: tempfile::TempDir,
+    zones: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Bind {
+    /// Starts `named -g` authoritative for each `(origin, records)` zone; the
+    /// SOA and NS records are added here. `records` is master-file text with
+    /// absolute names.
+    pub fn start(zones: &[(&str, &str)]) -> Bind {
+        let directory = tempfile::Builder::new()
+            .prefix("mailctl-bind-")
+            .tempdir()
+            .unwrap();
+        let key = Command::new("tsig-keygen")
+            .args(["-a", "hmac-sha256", KEY_NAME])
+            .output()
+            .expect("tsig-keygen runs (apt install bind9-utils)");
+        assert!(key.status.success(), "tsig-keygen failed");
+        let key_file = directory.path().join("update.key");
+        std::fs::write(&key_file, &key.stdout).unwrap();
+        let port = super::free_ports()[0];
+        let mut bind = Bind {
+            port,
+            key_file,
+            directory,
+            zones: zones.iter().map(|(origin, _)| origin.to_string()).collect(),
+            child: None,
+        };
+        for (origin, records) in zones {
+            bind.write_zone(origin, records);
+        }
+        bind.write_config();
+        bind.launch();
+        bind
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.directory.path()
+    }
+
+    /// `dig +short` at this server, one line per record.
+    pub fn dig(&self, name: &str, rtype: &str) -> Vec<String> {
+        let output = Command::new("dig")
+            .args([
+                "+short",
+                "+norecurse",
+                "+time=2",
+                "+tries=2",
+                "@127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                name,
+                rtype,
+            ])
+            .output()
+            .expect("dig runs (apt install bind9-dnsutils)");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .filter(|line| !line.is_empty())
+            .collect()
+    }
+
+    /// Replaces the records of one zone (dropping any dynamic updates made to
+    /// it) and restarts the server on the same port.
+    pub fn set_records(&mut self, origin: &str, records: &str) {
+        assert!(
+            self.zones.iter().any(|zone| zone == origin),
+            "zone {origin} is not served"
+        );
+        self.stop();
+        self.write_zone(origin, records);
+        self.launch();
+    }
+
+    fn zone_file(&self, origin: &str) -> PathBuf {
+        self.dir().join(format!("{origin}.zone"))
+    }
+
+    fn write_zone(&self, origin: &str, records: &str) {
+        let file = self.zone_file(origin);
+        let _ = std::fs::remove_file(file.with_extension("zone.jnl"));
+        let text = format!(
+            "$TTL 60\n$ORIGIN {origin}.\n@ IN SOA ns.{origin}. hostmaster.{origin}. 1 3600 600 86400 60\n@ IN NS ns.{origin}.\nns IN A 127.0.0.1\n{records}\n"
+        );
+        std::fs::write(&file, text).unwrap();
+        let check = Command::new("named-checkzone")
+            .arg(origin)
+            .arg(&file)
+            .output()
+            .expect("named-checkzone runs (apt install bind9-utils)");
+        assert!(
+            check.status.success(),
+            "zone {origin} does not load:\n{}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+
+    fn write_config(&self) {
+        let dir = self.dir().display().to_string();
+        let key = std::fs::read_to_string(&self.key_file).unwrap();
+        let mut config = format!(
+            "options {{\n  directory \"{dir}\";\n  pid-file \"{dir}/named.pid\";\n  session-keyfile \"{dir}/session.key\";\n  managed-keys-directory \"{dir}\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n  recursion no;\n  dnssec-validation no;\n  notify no;\n  allow-query {{ any; }};\n}};\ncontrols {{ }};\n{key}\n",
+            port = self.port
+        );
+        for origin in &self.zones {
+            config.push_str(&format!(
+                "zone \"{origin}\" {{\n  type primary;\n  file \"{}\";\n  allow-update {{ key {KEY_NAME}; }};\n}};\n",
+                self.zone_file(origin).display()
+            ));
+        }
+        std::fs::write(self.dir().join("named.conf"), config).unwrap();
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::File::create(self.dir().join("named.log")).unwrap();
+        let child = Command::new(named_binary())
+            .args(["-g", "-4", "-c"])
+            .arg(self.dir().join("named.conf"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("named runs (apt install bind9)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let first = self.zones[0].clone();
+        loop {
+            if !self.dig(&first, "SOA").is_empty() {
+                return;
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("named exited with {status}:\n{}", self.log());
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "named did not answer for {first} within 20 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir().join("named.log")).unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Bind {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn named_binary() -> &'static str {
+    if Path::new("/usr/sbin/named").exists() {
+        "/usr/sbin/named"
+    } else {
+        "named"
+    }
+}
