@@ -85,6 +85,8 @@ pub struct CertificateInfo {
     pub not_after: OffsetDateTime,
     /// The DER SubjectPublicKeyInfo's SHA-256, hex (what TLSA `3 1 1` publishes).
     pub public_key_sha256: String,
+    /// Issuer and subject are the same: the temporary certificate `up` makes.
+    pub self_signed: bool,
 }
 
 /// Parses the first certificate of a PEM chain.
@@ -111,6 +113,7 @@ pub fn parse_certificate(pem: &[u8]) -> anyhow::Result<CertificateInfo> {
         not_before: validity.not_before.to_datetime(),
         not_after: validity.not_after.to_datetime(),
         public_key_sha256: hex::encode(sha2::Sha256::digest(certificate.public_key().raw)),
+        self_signed: certificate.issuer() == certificate.subject(),
     })
 }
 
@@ -430,6 +433,7 @@ mod tests {
             not_before: not_after - time::Duration::days(90),
             not_after,
             public_key_sha256: String::new(),
+            self_signed: false,
         }
     }
 
@@ -662,5 +666,6 @@ mod tests {
         );
         assert!(parsed.issuer.contains("mail.example.com"));
         assert_eq!(parsed.public_key_sha256.len(), 64);
+        assert!(parsed.self_signed);
     }
 }

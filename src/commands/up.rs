@@ -304,10 +304,20 @@ fn ensure_certificate(project: &Project, config: &Config) -> anyhow::Result<Vec<
         )),
         _ => {}
     }
-    if let Some(warning) = crate::cert::store::live_info(project)
-        .and_then(|info| crate::cert::expiry_warning(&info, time::OffsetDateTime::now_utc()))
+    let live = crate::cert::store::live_info(project);
+    if let Some(warning) = live
+        .as_ref()
+        .and_then(|info| crate::cert::expiry_warning(info, time::OffsetDateTime::now_utc()))
     {
         warnings.push(warning);
+    }
+    if config.tls.mode == TlsMode::Letsencrypt
+        && !created
+        && live.as_ref().is_some_and(|info| info.self_signed)
+    {
+        warnings.push(
+            "no certificate from the ACME server yet: the services use a temporary self-signed one; run `mailctl cert issue` now that `web` answers ACME challenges".to_owned(),
+        );
     }
     Ok(warnings)
 }
