@@ -458,15 +458,54 @@ fn certificates_from_pebble() {
     assert!(config.contains("mode: letsencrypt"), "{config}");
     std::fs::write(&config_path, config).unwrap();
 
+    // ---- 0. Before the first `up`: a temporary listener answers HTTP-01.
+    let t = Instant::now();
+    let status = cert_status(&dir);
+    assert_eq!(
+        status["live"]["issuer"], "CN=mail.example.test",
+        "{status:#}"
+    );
+    let output = mailctl(
+        &dir,
+        &[
+            "cert",
+            "issue",
+            "--acme-ca-root",
+            &ca_root,
+            "--resolver",
+            &resolver,
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "cert issue with the stack down\n{}\n--- pebble\n{}",
+        text(&output),
+        pebble.log()
+    );
+    assert!(
+        stderr(&output).contains("a temporary listener on 127.0.0.1:"),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        stderr(&output).contains("at the next `mailctl up`"),
+        "{}",
+        text(&output)
+    );
+    let before_up = live_leaf(&dir);
+    step("issue with the stack down", t);
+
     let output = mailctl(&dir, &["up"]);
     assert!(output.status.success(), "up\n{}", text(&output));
     assert!(
-        stderr(&output).contains("temporary self-signed"),
-        "up warns about the temporary certificate\n{}",
+        !stderr(&output).contains("self-signed") && !stderr(&output).contains("expires in"),
+        "up has nothing to warn about the certificate\n{}",
         text(&output)
     );
     let states = container_states(&guard.project);
     assert_eq!(states.len(), 6, "{states:?}");
+    let root = pebble.issuing_root();
+    assert_all_ports_serve(&ports, &root, &before_up, "after up");
     step("up", started);
 
     // ---- 1. HTTP-01 through the running web container.
@@ -494,8 +533,8 @@ fn certificates_from_pebble() {
         messages.contains("reloaded the certificate in imap, smtp, web"),
         "{messages}"
     );
-    let root = pebble.issuing_root();
     let first = live_leaf(&dir);
+    assert_ne!(first, before_up, "cert issue installed no new certificate");
     assert_all_ports_serve(&ports, &root, &first, "after cert issue");
     let info = mailctl::cert::parse_certificate(
         &std::fs::read(dir.join("certs/live/fullchain.pem")).unwrap(),
