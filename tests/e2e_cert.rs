@@ -753,7 +753,7 @@ fn certificates_from_pebble() {
     let config = config.replace(
         "  mode: letsencrypt\n",
         &format!(
-            "  mode: letsencrypt\n  challenge: dns-01\n  dns_update_server: {}\n  dns_update_key_file: {}\n",
+            "  mode: letsencrypt\n  key_type: rsa-2048\n  challenge: dns-01\n  dns_update_server: {}\n  dns_update_key_file: {}\n",
             bind.addr(),
             bind.key_file.display()
         ),
@@ -774,6 +774,21 @@ fn certificates_from_pebble() {
     );
     let third = live_leaf(&dir);
     assert_ne!(third, second, "DNS-01 installed no new certificate");
+    let key_text = run(
+        "openssl",
+        &[
+            "x509",
+            "-noout",
+            "-text",
+            "-in",
+            &dir.join("certs/live/fullchain.pem").display().to_string(),
+        ],
+    );
+    assert!(
+        stdout(&key_text).contains("rsaEncryption") && stdout(&key_text).contains("2048 bit"),
+        "`key_type: rsa-2048` gives an RSA 2048 certificate\n{}",
+        text(&key_text)
+    );
     assert!(
         bind.log().contains("_acme-challenge.mail.example.test"),
         "BIND saw no update of the challenge record:\n{}",
@@ -796,4 +811,45 @@ fn certificates_from_pebble() {
 
     drop(guard);
     step("whole test", started);
+}
+
+/// `cert install-timer --print`: systemd units where systemd runs, else a
+/// cron line; both run `cert renew` on this project with this binary.
+#[test]
+fn install_timer_prints_the_schedule() {
+    let temporary = tempfile::tempdir().unwrap();
+    let dir = temporary.path().join("project");
+    let output = mailctl(
+        &dir,
+        &[
+            "init",
+            "--hostname",
+            "mail.example.test",
+            "--domain",
+            "example.test",
+            "--admin",
+            ADMIN,
+            "--tls",
+            "letsencrypt",
+            "--yes",
+        ],
+    );
+    assert!(output.status.success(), "init\n{}", text(&output));
+    let output = mailctl(&dir, &["cert", "install-timer", "--print"]);
+    assert!(output.status.success(), "install-timer\n{}", text(&output));
+    let printed = stdout(&output);
+    let project = std::fs::canonicalize(&dir).unwrap();
+    let command = format!("{} --dir {} cert renew", common::BINARY, project.display());
+    assert!(printed.contains(&command), "{printed}");
+    if Path::new("/run/systemd/system").is_dir() {
+        assert!(printed.contains("OnCalendar=daily"), "{printed}");
+        assert!(printed.contains("Type=oneshot"), "{printed}");
+    } else {
+        let line = printed.trim();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert!(fields[0].parse::<u8>().unwrap() < 60, "{line}");
+        assert!(fields[1].parse::<u8>().unwrap() < 24, "{line}");
+        assert_eq!(&fields[2..5], ["*", "*", "*"], "{line}");
+        assert!(stderr(&output).contains("crontab"), "{}", text(&output));
+    }
 }

@@ -473,6 +473,40 @@ mod tests {
     }
 
     #[test]
+    fn tls_settings_spell_as_documented() {
+        let config = crate::config::parse_str(
+            "version: 1\nhostname: mail.example.com\nprimary_domain: example.com\ndomains:\n  - name: example.com\ntls:\n  key_type: rsa-2048\n  challenge: dns-01\n  dns_update_server: 127.0.0.1:53\n  dns_update_key_file: /k\n  renew_before_days: 20\n  reuse_key: true\n  names: {autodiscover: false}\n",
+            std::path::Path::new("mailctl.yaml"),
+        )
+        .unwrap();
+        assert_eq!(config.tls.key_type, crate::config::KeyType::Rsa2048);
+        assert_eq!(config.tls.challenge, Challenge::Dns01);
+        assert_eq!(config.tls.renew_before_days, 20);
+        assert!(config.tls.reuse_key && config.tls.names.mta_sts && !config.tls.names.autodiscover);
+        let yaml = serde_saphyr::to_string(&config.tls).unwrap();
+        for spelling in [
+            "key_type: rsa-2048",
+            "challenge: dns-01",
+            "renew_before_days: 20",
+        ] {
+            assert!(yaml.contains(spelling), "{yaml}");
+        }
+        let defaults = serde_saphyr::to_string(&crate::config::Tls::default()).unwrap();
+        for absent in [
+            "key_type",
+            "challenge",
+            "names",
+            "renew_before_days",
+            "reuse_key",
+        ] {
+            assert!(
+                !defaults.contains(absent),
+                "defaults stay out of mailctl.yaml: {defaults}"
+            );
+        }
+    }
+
+    #[test]
     fn more_than_one_hundred_names_are_split() {
         let all: Vec<String> = (0..250).map(|index| format!("n{index}.example")).collect();
         let plans = split_names(&all, MAX_NAMES_PER_CERTIFICATE);

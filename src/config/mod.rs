@@ -356,7 +356,9 @@ fn is_default_renew_days(days: &u32) -> bool {
 #[serde(rename_all = "kebab-case")]
 pub enum KeyType {
     #[default]
+    #[serde(rename = "ecdsa-p256")]
     EcdsaP256,
+    #[serde(rename = "rsa-2048")]
     Rsa2048,
 }
 
