@@ -809,6 +809,61 @@ fn certificates_from_pebble() {
     );
     step("issue over DNS-01", t);
 
+    // ---- 6. `up` afterwards changes nothing, and warns once the
+    // certificate in service expires within 14 days.
+    let t = Instant::now();
+    let output = mailctl(&dir, &["up"]);
+    assert!(output.status.success(), "up\n{}", text(&output));
+    assert!(
+        stderr(&output).contains("nothing to do"),
+        "{}",
+        text(&output)
+    );
+    assert!(!stderr(&output).contains("expires in"), "{}", text(&output));
+    let live = dir.join("certs/live");
+    let output = run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &live.join("privkey.pem").display().to_string(),
+            "-out",
+            &live.join("fullchain.pem").display().to_string(),
+            "-days",
+            "10",
+            "-subj",
+            "/CN=mail.example.test",
+            "-addext",
+            "subjectAltName=DNS:mail.example.test",
+        ],
+    );
+    assert!(output.status.success(), "openssl\n{}", text(&output));
+    let output = mailctl(&dir, &["up"]);
+    assert!(output.status.success(), "up\n{}", text(&output));
+    assert!(
+        stderr(&output).contains("expires in 9 day(s)")
+            || stderr(&output).contains("expires in 10 day(s)"),
+        "up warns about a certificate that expires within 14 days\n{}",
+        text(&output)
+    );
+    assert!(
+        stderr(&output).contains("mailctl cert renew"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        container_states(&guard.project),
+        states,
+        "up recreated or restarted a container"
+    );
+    step("up warns about expiry", t);
+
     drop(guard);
     step("whole test", started);
 }

@@ -8,7 +8,7 @@
 //! certs/state.json                  each certificate's last attempt and result
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 
@@ -119,12 +119,4 @@ pub fn write_state(project: &Project, state: &State) -> anyhow::Result<()> {
 
 fn state_path(project: &Project) -> PathBuf {
     project.certs_dir().join(STATE_FILE)
-}
-
-/// True when `path` is a file that only its owner may read.
-pub fn is_private(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|metadata| metadata.permissions().mode() & 0o077 == 0)
-        .unwrap_or(false)
 }
