@@ -262,7 +262,7 @@ const TLS_PORTS: [(&str, Option<&str>); 5] = [
 /// Connects with `openssl s_client -verify_return_error` trusting only
 /// `root`; returns the leaf certificate (PEM) the server sent. Panics when
 /// the chain does not verify.
-fn served_certificate(port: u16, starttls: Option<&str>, root: &Path) -> String {
+fn served_certificate(port: u16, starttls: Option<&str>, root: &Path, servername: &str) -> String {
     let port = port.to_string();
     let root = root.display().to_string();
     let address = format!("127.0.0.1:{port}");
@@ -271,9 +271,9 @@ fn served_certificate(port: u16, starttls: Option<&str>, root: &Path) -> String 
         "-connect",
         &address,
         "-servername",
-        "mail.example.test",
+        servername,
         "-verify_hostname",
-        "mail.example.test",
+        servername,
         "-CAfile",
         &root,
         "-verify_return_error",
@@ -317,13 +317,49 @@ fn assert_all_ports_serve(
     what: &str,
 ) {
     for (name, starttls) in TLS_PORTS {
-        let served = served_certificate(ports[name], starttls, root);
+        let served = served_certificate(ports[name], starttls, root, "mail.example.test");
         assert_eq!(
             served, expected_leaf,
             "{what}: port {name} ({}) serves another certificate than certs/live",
             ports[name]
         );
     }
+}
+
+/// The second certificate (names beyond `max_names_per_certificate`).
+const EXTRA_ID: &str = "mail.example.test-2";
+
+fn extra_leaf(dir: &Path) -> String {
+    first_pem(
+        &std::fs::read_to_string(
+            dir.join("certs/live/extra")
+                .join(EXTRA_ID)
+                .join("fullchain.pem"),
+        )
+        .unwrap(),
+    )
+}
+
+/// nginx serves the second certificate for its names, chaining to `root`.
+fn assert_extra_served(ports: &BTreeMap<&'static str, u16>, root: &Path, dir: &Path, what: &str) {
+    let expected = extra_leaf(dir);
+    for name in [
+        "mta-sts.example.org",
+        "autoconfig.example.org",
+        "autodiscover.example.org",
+    ] {
+        let served = served_certificate(ports["https"], None, root, name);
+        assert_eq!(
+            served, expected,
+            "{what}: https for {name} is not the second certificate"
+        );
+    }
+    let served = served_certificate(ports["https"], None, root, "mta-sts.example.test");
+    assert_eq!(
+        served,
+        live_leaf(dir),
+        "{what}: mta-sts.example.test is in the first certificate"
+    );
 }
 
 // ---------------------------------------------------- long-lived sessions
@@ -449,7 +485,10 @@ fn certificates_from_pebble() {
     let config_path = dir.join("mailctl.yaml");
     let config = std::fs::read_to_string(&config_path).unwrap();
     let config = config
-        .replace("  mode: self-signed\n", "  mode: letsencrypt\n")
+        .replace(
+            "  mode: self-signed\n",
+            "  mode: letsencrypt\n  max_names_per_certificate: 4\n",
+        )
         .replace(
             "  acme_directory: https://acme-v02.api.letsencrypt.org/directory\n",
             &format!("  acme_directory: {}\n", pebble.url),
@@ -506,6 +545,7 @@ fn certificates_from_pebble() {
     assert_eq!(states.len(), 6, "{states:?}");
     let root = pebble.issuing_root();
     assert_all_ports_serve(&ports, &root, &before_up, "after up");
+    assert_extra_served(&ports, &root, &dir, "after up");
     step("up", started);
 
     // ---- 1. HTTP-01 through the running web container.
@@ -540,6 +580,7 @@ fn certificates_from_pebble() {
         &std::fs::read(dir.join("certs/live/fullchain.pem")).unwrap(),
     )
     .unwrap();
+    // Seven names, at most four per certificate: two certificates.
     assert_eq!(
         info.names,
         [
@@ -547,11 +588,27 @@ fn certificates_from_pebble() {
             "mta-sts.example.test",
             "autoconfig.example.test",
             "autodiscover.example.test",
-            "mta-sts.example.org",
-            "autoconfig.example.org",
-            "autodiscover.example.org",
         ]
     );
+    let extra = mailctl::cert::parse_certificate(
+        &std::fs::read(
+            dir.join("certs/live/extra")
+                .join(EXTRA_ID)
+                .join("fullchain.pem"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        extra.names,
+        [
+            "mta-sts.example.org",
+            "autoconfig.example.org",
+            "autodiscover.example.org"
+        ]
+    );
+    assert!(extra.issuer.contains("Pebble"), "{}", extra.issuer);
+    assert_extra_served(&ports, &root, &dir, "after cert issue");
     assert!(info.issuer.contains("Pebble"), "{}", info.issuer);
     let accounts: Vec<_> = std::fs::read_dir(dir.join("certs/accounts"))
         .unwrap()
@@ -576,6 +633,16 @@ fn certificates_from_pebble() {
     assert_eq!(entry["last_attempt"]["result"], "issued", "{status:#}");
     assert_eq!(entry["in_service"], true, "{status:#}");
     assert_eq!(status["live"]["issuer"], entry["issuer"], "{status:#}");
+    assert_eq!(
+        status["certificates"].as_array().unwrap().len(),
+        2,
+        "{status:#}"
+    );
+    assert_eq!(status["certificates"][1]["id"], EXTRA_ID, "{status:#}");
+    assert_eq!(
+        status["certificates"][1]["last_attempt"]["result"], "issued",
+        "{status:#}"
+    );
     assert_eq!(
         container_states(&guard.project),
         states,
@@ -652,6 +719,7 @@ fn certificates_from_pebble() {
     );
     sessions.finish();
     assert_all_ports_serve(&ports, &root, &second, "after the renewal");
+    assert_extra_served(&ports, &root, &dir, "after the renewal");
     assert_eq!(
         container_states(&guard.project),
         states,
@@ -802,6 +870,7 @@ fn certificates_from_pebble() {
         );
     }
     assert_all_ports_serve(&ports, &root, &third, "after DNS-01");
+    assert_extra_served(&ports, &root, &dir, "after DNS-01");
     assert_eq!(
         container_states(&guard.project),
         states,

@@ -74,6 +74,31 @@ pub fn split_names(names: &[String], limit: usize) -> Vec<CertificatePlan> {
         .collect()
 }
 
+/// The certificates this configuration needs, the first holding the hostname.
+pub fn certificate_plans(config: &Config) -> Vec<CertificatePlan> {
+    let limit = usize::try_from(config.tls.max_names_per_certificate)
+        .unwrap_or(MAX_NAMES_PER_CERTIFICATE)
+        .min(MAX_NAMES_PER_CERTIFICATE);
+    split_names(&wanted_names(config), limit)
+}
+
+/// Each name that is not in the first certificate, and the identifier of
+/// the certificate it is in (for nginx's per-name `ssl_certificate`).
+pub fn extra_certificate_names(config: &Config) -> std::collections::BTreeMap<String, String> {
+    certificate_plans(config)
+        .into_iter()
+        .skip(1)
+        .flat_map(|plan| {
+            let id = plan.id;
+            plan.names.into_iter().map(move |name| (name, id.clone()))
+        })
+        .collect()
+}
+
+/// The directory under `certs/live` (and `/etc/mailctl/certs`) that holds
+/// a certificate after the first one.
+pub const EXTRA_DIR: &str = "extra";
+
 /// What is known of a certificate on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CertificateInfo {
@@ -504,6 +529,24 @@ mod tests {
                 "defaults stay out of mailctl.yaml: {defaults}"
             );
         }
+    }
+
+    #[test]
+    fn names_beyond_the_first_certificate_map_to_theirs() {
+        let mut config = crate::config::parse_str(
+            "version: 1\nhostname: mail.example.com\nprimary_domain: example.com\ndomains:\n  - name: example.com\n  - name: example.org\n",
+            std::path::Path::new("mailctl.yaml"),
+        )
+        .unwrap();
+        assert!(extra_certificate_names(&config).is_empty());
+        config.tls.max_names_per_certificate = 4;
+        let plans = certificate_plans(&config);
+        assert_eq!(plans.len(), 2);
+        assert_eq!(plans[1].id, "mail.example.com-2");
+        let extra = extra_certificate_names(&config);
+        assert_eq!(extra.len(), 3);
+        assert_eq!(extra["mta-sts.example.org"], "mail.example.com-2");
+        assert!(!extra.contains_key("mta-sts.example.com"));
     }
 
     #[test]

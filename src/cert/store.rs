@@ -90,6 +90,39 @@ pub fn install_live(project: &Project, chain: &str, key: &str) -> anyhow::Result
     ])
 }
 
+/// Puts a certificate after the first in `certs/live/extra/<id>/`, which
+/// nginx serves for its names.
+pub fn install_extra(project: &Project, id: &str, chain: &str, key: &str) -> anyhow::Result<()> {
+    let directory = project.live_certs_dir().join(super::EXTRA_DIR).join(id);
+    files::create_private_dir(&directory, 0o700)?;
+    let key_path = directory.join(KEY_FILE);
+    let chain_path = directory.join(CERTIFICATE_FILE);
+    files::write_batch_atomic(&[
+        (key_path.as_path(), key.as_bytes(), 0o600),
+        (chain_path.as_path(), chain.as_bytes(), 0o644),
+    ])
+}
+
+/// Makes sure every certificate after the first has a file in
+/// `certs/live/extra/` (a temporary self-signed one until it is issued),
+/// so nginx, which names them, starts. Returns the ids created.
+pub fn ensure_extra_placeholders(
+    project: &Project,
+    config: &crate::config::Config,
+) -> anyhow::Result<Vec<String>> {
+    let mut created = Vec::new();
+    for plan in super::certificate_plans(config).iter().skip(1) {
+        let directory = project
+            .live_certs_dir()
+            .join(super::EXTRA_DIR)
+            .join(&plan.id);
+        if crate::tls::ensure_self_signed(&directory, &plan.names)? {
+            created.push(plan.id.clone());
+        }
+    }
+    Ok(created)
+}
+
 /// The certificate in service (`certs/live`), if any.
 pub fn live_info(project: &Project) -> Option<CertificateInfo> {
     let bytes = std::fs::read(project.live_certs_dir().join(CERTIFICATE_FILE)).ok()?;

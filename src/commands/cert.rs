@@ -123,10 +123,7 @@ fn obtain(
     }
     let settings = Settings::resolve(&config, args)?;
     let renew_days = threshold.map(|flag| flag.unwrap_or(config.tls.renew_before_days));
-    let plans = cert::split_names(
-        &cert::wanted_names(&config),
-        cert::MAX_NAMES_PER_CERTIFICATE,
-    );
+    let plans = cert::certificate_plans(&config);
     let mut state = store::read_state(&project)?;
     let result = docker::block_on(obtain_async(
         &project, &config, &settings, &plans, renew_days, &mut state,
@@ -281,7 +278,7 @@ async fn obtain_async(
         }
     };
 
-    let mut installed_primary = false;
+    let mut installed = false;
     for (plan, reason) in &due {
         output::status(format!(
             "ordering a certificate for {} ({reason}) from `{}`, {} through {}",
@@ -311,8 +308,10 @@ async fn obtain_async(
                 );
                 if plans.first().map(|first| &first.id) == Some(&plan.id) {
                     store::install_live(project, &chain, &key)?;
-                    installed_primary = true;
+                } else {
+                    store::install_extra(project, &plan.id, &chain, &key)?;
                 }
+                installed = true;
                 outcomes.push(Outcome {
                     plan: (*plan).clone(),
                     result: "issued",
@@ -330,7 +329,7 @@ async fn obtain_async(
                     },
                 );
                 placer.finish().await;
-                if installed_primary {
+                if installed {
                     reload_services(config).await?;
                 }
                 return Err(error);
@@ -338,7 +337,7 @@ async fn obtain_async(
         }
     }
     placer.finish().await;
-    if installed_primary {
+    if installed {
         reload_services(config).await?;
     }
     Ok(outcomes)
@@ -525,10 +524,7 @@ fn status(global: &Global) -> anyhow::Result<()> {
     let project = Project::new(&global.dir)?;
     let config = project.load_config()?;
     let state = store::read_state(&project)?;
-    let plans = cert::split_names(
-        &cert::wanted_names(&config),
-        cert::MAX_NAMES_PER_CERTIFICATE,
-    );
+    let plans = cert::certificate_plans(&config);
     let now = OffsetDateTime::now_utc();
     let live = store::live_info(&project);
     let mut rows = Vec::new();

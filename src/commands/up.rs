@@ -283,6 +283,7 @@ fn certificate_missing(project: &Project, _config: &Config) -> bool {
 fn ensure_certificate(project: &Project, config: &Config) -> anyhow::Result<Vec<String>> {
     let names = tls::certificate_names(config);
     let created = tls::ensure_self_signed(&project.live_certs_dir(), &names)?;
+    crate::cert::store::ensure_extra_placeholders(project, config)?;
     let mut warnings = Vec::new();
     match config.tls.mode {
         TlsMode::SelfSigned => {

@@ -339,6 +339,15 @@ pub struct Tls {
     /// Keep the private key across renewals (a published TLSA `3 1 1` record stays valid).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub reuse_key: bool,
+    /// The most names in one certificate (Let's Encrypt allows 100; some CAs fewer).
+    #[serde(skip_serializing_if = "is_default_max_names")]
+    pub max_names_per_certificate: u32,
+}
+
+pub const DEFAULT_MAX_NAMES_PER_CERTIFICATE: u32 = 100;
+
+fn is_default_max_names(names: &u32) -> bool {
+    *names == DEFAULT_MAX_NAMES_PER_CERTIFICATE
 }
 
 pub const DEFAULT_RENEW_BEFORE_DAYS: u32 = 30;
@@ -430,6 +439,7 @@ impl Default for Tls {
             dns_update_key_file: None,
             renew_before_days: DEFAULT_RENEW_BEFORE_DAYS,
             reuse_key: false,
+            max_names_per_certificate: DEFAULT_MAX_NAMES_PER_CERTIFICATE,
         }
     }
 }

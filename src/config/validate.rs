@@ -898,6 +898,16 @@ fn check_tls(config: &Config, issues: &mut Vec<Issue>) {
             Some("use 1 to 3650 days; 30 suits Let's Encrypt's 90-day certificates".into()),
         ));
     }
+    if !(2..=100).contains(&tls.max_names_per_certificate) {
+        issues.push(Issue::new(
+            "tls.max_names_per_certificate",
+            format!(
+                "`max_names_per_certificate: {}` is out of range",
+                tls.max_names_per_certificate
+            ),
+            Some("use 2 to 100 (Let's Encrypt allows 100)".into()),
+        ));
+    }
 }
 
 fn check_limits(config: &Config, issues: &mut Vec<Issue>) {
