@@ -643,6 +643,7 @@ fn certificates_from_pebble() {
         status["certificates"][1]["last_attempt"]["result"], "issued",
         "{status:#}"
     );
+    assert_eq!(status["certificates"][1]["in_service"], true, "{status:#}");
     assert_eq!(
         container_states(&guard.project),
         states,

@@ -123,6 +123,17 @@ pub fn ensure_extra_placeholders(
     Ok(created)
 }
 
+/// The certificate in service for the names of certificate `id` after the
+/// first (`certs/live/extra/<id>`), if any.
+pub fn extra_live_info(project: &Project, id: &str) -> Option<CertificateInfo> {
+    let path = project
+        .live_certs_dir()
+        .join(super::EXTRA_DIR)
+        .join(id)
+        .join(CERTIFICATE_FILE);
+    super::parse_certificate(&std::fs::read(path).ok()?).ok()
+}
+
 /// The certificate in service (`certs/live`), if any.
 pub fn live_info(project: &Project) -> Option<CertificateInfo> {
     let bytes = std::fs::read(project.live_certs_dir().join(CERTIFICATE_FILE)).ok()?;

@@ -112,6 +112,14 @@ fn obtain(
     let project = Project::new(&global.dir)?;
     let config = project.load_config()?;
     let _lock = project.lock()?;
+    if config.tls.mode != TlsMode::Letsencrypt && threshold.is_some() {
+        // A daily timer must not fail on a project that does not use ACME.
+        output::status(format!(
+            "`tls.mode` is `{}`: no ACME certificate to renew",
+            config.tls.mode.as_str()
+        ));
+        return Ok(());
+    }
     if config.tls.mode != TlsMode::Letsencrypt {
         return Err(user_error(
             format!(
@@ -528,8 +536,13 @@ fn status(global: &Global) -> anyhow::Result<()> {
     let now = OffsetDateTime::now_utc();
     let live = store::live_info(&project);
     let mut rows = Vec::new();
-    for plan in &plans {
+    for (index, plan) in plans.iter().enumerate() {
         let info = store::certificate_info(&project, &plan.id);
+        let serving = if index == 0 {
+            live.clone()
+        } else {
+            store::extra_live_info(&project, &plan.id)
+        };
         let recorded = state.certificates.get(&plan.id);
         rows.push(json!({
             "id": plan.id,
@@ -537,7 +550,7 @@ fn status(global: &Global) -> anyhow::Result<()> {
             "issuer": info.as_ref().map(|info| info.issuer.clone()),
             "not_after": info.as_ref().map(|info| cert::rfc3339(info.not_after)),
             "days_left": info.as_ref().map(|info| (info.not_after - now).whole_days()),
-            "in_service": info.as_ref().zip(live.as_ref()).is_some_and(|(info, live)| info.public_key_sha256 == live.public_key_sha256 && info.not_after == live.not_after),
+            "in_service": info.as_ref().zip(serving.as_ref()).is_some_and(|(info, serving)| info == serving),
             "last_attempt": recorded.and_then(|entry| entry.last_attempt.clone()),
             "last_success": recorded.and_then(|entry| entry.last_success.clone()),
         }));
