@@ -83,8 +83,12 @@ pub fn certificate_plans(config: &Config) -> Vec<CertificatePlan> {
 }
 
 /// Each name that is not in the first certificate, and the identifier of
-/// the certificate it is in (for nginx's per-name `ssl_certificate`).
+/// the certificate it is in (for nginx's per-name `ssl_certificate`). Only
+/// ACME certificates are split: a self-signed or custom one is one file.
 pub fn extra_certificate_names(config: &Config) -> std::collections::BTreeMap<String, String> {
+    if config.tls.mode != crate::config::TlsMode::Letsencrypt {
+        return std::collections::BTreeMap::new();
+    }
     certificate_plans(config)
         .into_iter()
         .skip(1)
@@ -547,6 +551,8 @@ mod tests {
         assert_eq!(extra.len(), 3);
         assert_eq!(extra["mta-sts.example.org"], "mail.example.com-2");
         assert!(!extra.contains_key("mta-sts.example.com"));
+        config.tls.mode = crate::config::TlsMode::SelfSigned;
+        assert!(extra_certificate_names(&config).is_empty());
     }
 
     #[test]

@@ -111,6 +111,9 @@ pub fn ensure_extra_placeholders(
     config: &crate::config::Config,
 ) -> anyhow::Result<Vec<String>> {
     let mut created = Vec::new();
+    if config.tls.mode != crate::config::TlsMode::Letsencrypt {
+        return Ok(created);
+    }
     for plan in super::certificate_plans(config).iter().skip(1) {
         let directory = project
             .live_certs_dir()
