@@ -686,3 +686,74 @@ fn install_timer(global: &Global, args: &CertTimerArgs) -> anyhow::Result<()> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::cert::ChallengeFailure;
+
+    fn chain(error: &anyhow::Error) -> String {
+        error
+            .chain()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_failed_challenge_is_explained_per_name() {
+        let error = anyhow::Error::new(OrderFailure {
+            problem: None,
+            detail: "the ACME server could not validate `mail.example.com`".to_owned(),
+            challenges: vec![ChallengeFailure {
+                name: "mail.example.com".to_owned(),
+                challenge: "http-01".to_owned(),
+                checked: "http://mail.example.com/.well-known/acme-challenge/abc".to_owned(),
+                problem: Some("urn:ietf:params:acme:error:connection".to_owned()),
+                detail: Some("Timeout during connect (likely firewall problem)".to_owned()),
+            }],
+        });
+        let text = chain(&explain(error, Challenge::Http01));
+        assert!(text.contains("the certificate in service stays"), "{text}");
+        assert!(
+            text.contains("`mail.example.com`: http-01 checked http://mail.example.com/.well-known/acme-challenge/abc; the ACME server answered: Timeout during connect"),
+            "{text}"
+        );
+        assert!(text.contains("port 80"), "{text}");
+    }
+
+    #[test]
+    fn a_rate_limit_says_when_to_retry() {
+        let error = anyhow::Error::new(OrderFailure {
+            problem: Some("urn:ietf:params:acme:error:rateLimited".to_owned()),
+            detail: "the ACME server refused an order: too many certificates, retry after 2026-11-28 10:00:00 UTC: see https://letsencrypt.org/docs/rate-limits/".to_owned(),
+            challenges: Vec::new(),
+        });
+        let text = chain(&explain(error, Challenge::Http01));
+        assert!(
+            text.contains("retry after 2026-11-28 10:00:00 UTC"),
+            "{text}"
+        );
+        assert!(text.contains("stays in service"), "{text}");
+    }
+
+    #[test]
+    fn other_errors_pass_through() {
+        let text = chain(&explain(anyhow::anyhow!("network down"), Challenge::Dns01));
+        assert_eq!(text, "network down");
+    }
+
+    #[test]
+    fn resolver_addresses() {
+        assert_eq!(
+            parse_resolver("127.0.0.1:5353"),
+            Some("127.0.0.1:5353".parse().unwrap())
+        );
+        assert_eq!(
+            parse_resolver("9.9.9.9"),
+            Some("9.9.9.9:53".parse().unwrap())
+        );
+        assert_eq!(parse_resolver("dns.example"), None);
+    }
+}
