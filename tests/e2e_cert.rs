@@ -656,6 +656,7 @@ fn certificates_from_pebble() {
     let output = mailctl(
         &dir,
         &[
+            "--json",
             "cert",
             "renew",
             "--acme-ca-root",
@@ -666,6 +667,14 @@ fn certificates_from_pebble() {
     );
     assert!(output.status.success(), "cert renew\n{}", text(&output));
     assert!(stderr(&output).contains("not due"), "{}", text(&output));
+    let renewed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let results: Vec<&str> = renewed["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["not-due", "not-due"], "{renewed:#}");
     assert!(!stderr(&output).contains("ordering"), "{}", text(&output));
     assert_eq!(
         live_leaf(&dir),
