@@ -384,7 +384,7 @@ impl Placer {
                     http01::probe(&responder, &resolver, &names, port)
                         .await
                         .map_err(|error| {
-                            error.context("the checks before ordering failed, so nothing was ordered; the certificate in service stays")
+                            error.context("the checks before ordering failed, so nothing was ordered and the certificate in service stays (`--no-check` skips these checks, e.g. where this machine cannot reach its own public address)")
                         })?;
                 }
                 Ok(Placer::Http {
