@@ -72,6 +72,9 @@ pub enum Command {
     /// Import domains, mailboxes and aliases from another mail server (applied live)
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Obtain, renew and inspect the TLS certificates (ACME: Let's Encrypt)
+    #[command(subcommand)]
+    Cert(CertCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -413,4 +416,63 @@ pub enum AliasCommand {
         /// Only this domain
         domain: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Obtain certificates for the hostname and every domain's web names now, install them and reload the services
+    Issue(CertIssueArgs),
+    /// Renew the certificates that are due (within `tls.renew_before_days` of expiry, or in the CA's renewal window); safe to run daily
+    Renew(CertRenewArgs),
+    /// Show each certificate's names, issuer, expiry and last renewal attempt
+    Status,
+    /// Install a daily systemd timer that runs `cert renew` (prints a cron line where there is no systemd)
+    InstallTimer(CertTimerArgs),
+}
+
+#[derive(Debug, Default, Args)]
+pub struct CertAcmeArgs {
+    /// Trust this CA (PEM) for the ACME server's own HTTPS certificate (test CAs such as Pebble)
+    #[arg(long, value_name = "FILE")]
+    pub acme_ca_root: Option<PathBuf>,
+    /// Use Let's Encrypt's staging server (untrusted certificates, generous rate limits)
+    #[arg(long, conflicts_with = "acme_directory")]
+    pub staging: bool,
+    /// Use this ACME directory URL instead of `tls.acme_directory`
+    #[arg(long, value_name = "URL")]
+    pub acme_directory: Option<String>,
+    /// Check names with this DNS resolver (IP[:PORT]) instead of the system's
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Keep the current private key (a published TLSA `3 1 1` record stays valid)
+    #[arg(long)]
+    pub reuse_key: bool,
+    /// Skip the checks before ordering (names resolve, the challenge path answers)
+    #[arg(long)]
+    pub no_check: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct CertIssueArgs {
+    #[command(flatten)]
+    pub acme: CertAcmeArgs,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct CertRenewArgs {
+    #[command(flatten)]
+    pub acme: CertAcmeArgs,
+    /// Renew when a certificate expires within this many days (default: `tls.renew_before_days`, 30)
+    #[arg(long, value_name = "DAYS")]
+    pub renew_before_days: Option<u32>,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct CertTimerArgs {
+    /// Where the systemd units go
+    #[arg(long, value_name = "DIR", default_value = "/etc/systemd/system")]
+    pub unit_dir: PathBuf,
+    /// Only print the units (or the cron line); change nothing
+    #[arg(long)]
+    pub print: bool,
 }

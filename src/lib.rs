@@ -2,6 +2,7 @@
 //! server and keeps it that way. The binary is a thin shell around `run`.
 
 pub mod applied;
+pub mod cert;
 pub mod cli;
 pub mod commands;
 pub mod config;

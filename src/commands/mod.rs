@@ -1,6 +1,7 @@
 //! One module per command; each takes the resolved global settings and its
 //! own arguments.
 pub mod alias;
+pub mod cert;
 pub mod dns;
 pub mod dns_push;
 pub mod doctor;
@@ -48,5 +49,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => user::run(&global, command),
         Command::Alias(command) => alias::run(&global, command),
         Command::Import(command) => import::run(&global, command),
+        Command::Cert(command) => cert::run(&global, command),
     }
 }

@@ -283,6 +283,7 @@ fn certificate_missing(project: &Project, _config: &Config) -> bool {
 fn ensure_certificate(project: &Project, config: &Config) -> anyhow::Result<Vec<String>> {
     let names = tls::certificate_names(config);
     let created = tls::ensure_self_signed(&project.live_certs_dir(), &names)?;
+    crate::cert::store::ensure_extra_placeholders(project, config)?;
     let mut warnings = Vec::new();
     match config.tls.mode {
         TlsMode::SelfSigned => {
@@ -303,6 +304,21 @@ fn ensure_certificate(project: &Project, config: &Config) -> anyhow::Result<Vec<
             tls::KEY_FILE
         )),
         _ => {}
+    }
+    let live = crate::cert::store::live_info(project);
+    if let Some(warning) = live
+        .as_ref()
+        .and_then(|info| crate::cert::expiry_warning(info, time::OffsetDateTime::now_utc()))
+    {
+        warnings.push(warning);
+    }
+    if config.tls.mode == TlsMode::Letsencrypt
+        && !created
+        && live.as_ref().is_some_and(|info| info.self_signed)
+    {
+        warnings.push(
+            "no certificate from the ACME server yet: the services use a temporary self-signed one; run `mailctl cert issue` now that `web` answers ACME challenges".to_owned(),
+        );
     }
     Ok(warnings)
 }

@@ -323,6 +323,110 @@ pub struct Tls {
     pub certificate_file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<String>,
+    /// The certificate key's type (ACME): `ecdsa-p256` or `rsa-2048`.
+    #[serde(skip_serializing_if = "is_default")]
+    pub key_type: KeyType,
+    /// Which per-domain names the certificate covers besides the hostname.
+    #[serde(skip_serializing_if = "is_default")]
+    pub names: CertificateNames,
+    /// How the ACME server checks control of each name.
+    #[serde(skip_serializing_if = "is_default")]
+    pub challenge: Challenge,
+    /// For `dns-01`: the DNS server that takes RFC 2136 updates, `HOST[:PORT]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_update_server: Option<String>,
+    /// For `dns-01`: the TSIG key file (BIND format, as `tsig-keygen` writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_update_key_file: Option<String>,
+    /// Renew a certificate this many days before it expires.
+    #[serde(skip_serializing_if = "is_default_renew_days")]
+    pub renew_before_days: u32,
+    /// Keep the private key across renewals (a published TLSA `3 1 1` record stays valid).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reuse_key: bool,
+    /// The most names in one certificate (Let's Encrypt allows 100; some CAs fewer).
+    #[serde(skip_serializing_if = "is_default_max_names")]
+    pub max_names_per_certificate: u32,
+}
+
+pub const DEFAULT_MAX_NAMES_PER_CERTIFICATE: u32 = 100;
+
+fn is_default_max_names(names: &u32) -> bool {
+    *names == DEFAULT_MAX_NAMES_PER_CERTIFICATE
+}
+
+pub const DEFAULT_RENEW_BEFORE_DAYS: u32 = 30;
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+fn is_default_renew_days(days: &u32) -> bool {
+    *days == DEFAULT_RENEW_BEFORE_DAYS
+}
+
+/// The key type of ACME certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyType {
+    #[default]
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+}
+
+impl KeyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::EcdsaP256 => "ecdsa-p256",
+            KeyType::Rsa2048 => "rsa-2048",
+        }
+    }
+}
+
+/// The ACME challenge type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Challenge {
+    /// A file served by `web` on port 80.
+    #[default]
+    #[serde(rename = "http-01")]
+    Http01,
+    /// A TXT record at `_acme-challenge.<name>`, set through RFC 2136.
+    #[serde(rename = "dns-01")]
+    Dns01,
+}
+
+impl Challenge {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Challenge::Http01 => "http-01",
+            Challenge::Dns01 => "dns-01",
+        }
+    }
+}
+
+/// The per-domain names a certificate covers, besides the hostname.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CertificateNames {
+    /// `mta-sts.<domain>` (needed for an MTA-STS policy)
+    pub mta_sts: bool,
+    /// `autoconfig.<domain>` (Thunderbird)
+    pub autoconfig: bool,
+    /// `autodiscover.<domain>` (Outlook)
+    pub autodiscover: bool,
+}
+
+impl Default for CertificateNames {
+    fn default() -> Self {
+        CertificateNames {
+            mta_sts: true,
+            autoconfig: true,
+            autodiscover: true,
+        }
+    }
 }
 
 impl Default for Tls {
@@ -333,6 +437,14 @@ impl Default for Tls {
             acme_directory: LETSENCRYPT_DIRECTORY.to_owned(),
             certificate_file: None,
             key_file: None,
+            key_type: KeyType::default(),
+            names: CertificateNames::default(),
+            challenge: Challenge::default(),
+            dns_update_server: None,
+            dns_update_key_file: None,
+            renew_before_days: DEFAULT_RENEW_BEFORE_DAYS,
+            reuse_key: false,
+            max_names_per_certificate: DEFAULT_MAX_NAMES_PER_CERTIFICATE,
         }
     }
 }

@@ -877,6 +877,40 @@ fn check_tls(config: &Config, issues: &mut Vec<Issue>) {
             }
         }
     }
+    if tls.challenge == super::Challenge::Dns01 {
+        for (field, value) in [
+            ("dns_update_server", &tls.dns_update_server),
+            ("dns_update_key_file", &tls.dns_update_key_file),
+        ] {
+            if value.as_deref().is_none_or(str::is_empty) {
+                issues.push(Issue::new(
+                    format!("tls.{field}"),
+                    format!("challenge `dns-01` needs `tls.{field}`"),
+                    Some("give the DNS server that takes RFC 2136 updates (`HOST[:PORT]`) and its TSIG key file, or use `challenge: http-01`".into()),
+                ));
+            }
+        }
+    }
+    if !(1..=3650).contains(&tls.renew_before_days) {
+        issues.push(Issue::new(
+            "tls.renew_before_days",
+            format!(
+                "`renew_before_days: {}` is out of range",
+                tls.renew_before_days
+            ),
+            Some("use 1 to 3650 days; 30 suits Let's Encrypt's 90-day certificates".into()),
+        ));
+    }
+    if !(2..=100).contains(&tls.max_names_per_certificate) {
+        issues.push(Issue::new(
+            "tls.max_names_per_certificate",
+            format!(
+                "`max_names_per_certificate: {}` is out of range",
+                tls.max_names_per_certificate
+            ),
+            Some("use 2 to 100 (Let's Encrypt allows 100)".into()),
+        ));
+    }
 }
 
 fn check_limits(config: &Config, issues: &mut Vec<Issue>) {

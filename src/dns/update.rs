@@ -142,11 +142,29 @@ impl TsigKey {
     }
 }
 
+/// Removes `//` and `#` comments, but not inside quoted strings: a base64
+/// secret may well contain `//`.
 fn strip_comments(text: &str) -> String {
     text.lines()
         .map(|line| {
-            let line = line.split("//").next().unwrap_or_default();
-            line.split('#').next().unwrap_or_default()
+            let mut quoted = false;
+            let mut end = line.len();
+            let bytes = line.as_bytes();
+            for (index, byte) in bytes.iter().enumerate() {
+                match byte {
+                    b'"' => quoted = !quoted,
+                    b'#' if !quoted => {
+                        end = index;
+                        break;
+                    }
+                    b'/' if !quoted && bytes.get(index + 1) == Some(&b'/') => {
+                        end = index;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            &line[..end]
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -484,6 +502,17 @@ mod tests {
         assert_eq!(key.algorithm, "hmac-sha256");
         assert_eq!(key.secret, b"secret-key-bytes");
         assert!(!format!("{key:?}").contains("c2Vj"));
+    }
+
+    #[test]
+    fn a_secret_with_slashes_is_not_a_comment() {
+        // base64 has `/`: `//` inside the quoted secret is data.
+        let key = TsigKey::parse(
+            "# made by tsig-keygen\nkey \"k\" { // the key\n\talgorithm hmac-sha256;\n\tsecret \"ab//////+AAA\"; # secret\n};\n",
+        )
+        .unwrap();
+        assert_eq!(key.name, "k");
+        assert_eq!(key.secret.len(), 9);
     }
 
     #[test]

@@ -30,6 +30,44 @@ pub struct TemplateContext {
     pub limits: LimitsContext,
     pub paths: PathsContext,
     pub rspamd: RspamdContext,
+    /// Names served with a certificate other than the first (more names
+    /// than one certificate holds): name → its directory under
+    /// `<certs>/extra/`.
+    pub extra_certificates: BTreeMap<String, String>,
+    /// The autodiscover names, one nginx server per certificate.
+    pub autodiscover_groups: Vec<AutodiscoverGroup>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AutodiscoverGroup {
+    /// The directory under `<certs>/extra/`, or none for the first certificate.
+    pub certificate: Option<String>,
+    pub names: Vec<String>,
+}
+
+/// Autodiscover names grouped by the certificate that covers them, the
+/// first certificate's group first.
+fn autodiscover_groups(
+    config: &Config,
+    extra: &BTreeMap<String, String>,
+) -> Vec<AutodiscoverGroup> {
+    let mut groups: Vec<AutodiscoverGroup> = Vec::new();
+    for domain in &config.domains {
+        let name = format!("autodiscover.{}", domain.name);
+        let certificate = extra.get(&name.to_ascii_lowercase()).cloned();
+        match groups
+            .iter_mut()
+            .find(|group| group.certificate == certificate)
+        {
+            Some(group) => group.names.push(name),
+            None => groups.push(AutodiscoverGroup {
+                certificate,
+                names: vec![name],
+            }),
+        }
+    }
+    groups.sort_by_key(|group| group.certificate.is_some());
+    groups
 }
 
 #[derive(Debug, Serialize)]
@@ -130,6 +168,7 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
             (port.name.to_owned(), number)
         })
         .collect();
+    let extra_certificates = crate::cert::extra_certificate_names(config);
     Ok(TemplateContext {
         name: config.name.clone(),
         hostname: config.hostname.clone(),
@@ -228,6 +267,8 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
             ),
             controller_password: input.secrets.rspamd_controller_password.clone(),
         },
+        autodiscover_groups: autodiscover_groups(config, &extra_certificates),
+        extra_certificates,
     })
 }
 

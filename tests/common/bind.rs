@@ -18,7 +18,14 @@ pub struct Bind {
     directory: tempfile::TempDir,
     zones: Vec<String>,
     child: Option<Child>,
+    /// A value only this server serves (a TXT record in every zone), so a
+    /// readiness check never mistakes another test's server on a port both
+    /// picked for this one.
+    instance: String,
 }
+
+/// The owner (under each zone) of the TXT record naming the instance.
+const INSTANCE_LABEL: &str = "mailctl-bind-instance";
 
 impl Bind {
     /// Starts `named -g` authoritative for each `(origin, records)` zone; the
@@ -36,20 +43,35 @@ impl Bind {
         assert!(key.status.success(), "tsig-keygen failed");
         let key_file = directory.path().join("update.key");
         std::fs::write(&key_file, &key.stdout).unwrap();
-        let port = super::free_ports()[0];
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let mut bind = Bind {
-            port,
+            port: 0,
             key_file,
             directory,
             zones: zones.iter().map(|(origin, _)| origin.to_string()).collect(),
             child: None,
+            instance: format!("{}-{nanos}", std::process::id()),
         };
         for (origin, records) in zones {
             bind.write_zone(origin, records);
         }
-        bind.write_config();
-        bind.launch();
-        bind
+        // A port found free may be taken by another test before named binds
+        // it (named then runs without listening): try another one.
+        for _ in 0..5 {
+            bind.port = super::free_ports()[0];
+            bind.write_config();
+            if bind.launch() {
+                return bind;
+            }
+            bind.stop();
+        }
+        panic!(
+            "named did not start on a free port in 5 tries:\n{}",
+            bind.log()
+        );
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -92,7 +114,12 @@ impl Bind {
         );
         self.stop();
         self.write_zone(origin, records);
-        self.launch();
+        assert!(
+            self.launch(),
+            "named did not start again on port {}:\n{}",
+            self.port,
+            self.log()
+        );
     }
 
     fn zone_file(&self, origin: &str) -> PathBuf {
@@ -103,7 +130,8 @@ impl Bind {
         let file = self.zone_file(origin);
         let _ = std::fs::remove_file(file.with_extension("zone.jnl"));
         let text = format!(
-            "$TTL 60\n$ORIGIN {origin}.\n@ IN SOA ns.{origin}. hostmaster.{origin}. 1 3600 600 86400 60\n@ IN NS ns.{origin}.\nns IN A 127.0.0.1\n{records}\n"
+            "$TTL 60\n$ORIGIN {origin}.\n@ IN SOA ns.{origin}. hostmaster.{origin}. 1 3600 600 86400 60\n@ IN NS ns.{origin}.\nns IN A 127.0.0.1\n{INSTANCE_LABEL} IN TXT \"{}\"\n{records}\n",
+            self.instance
         );
         std::fs::write(&file, text).unwrap();
         let check = Command::new("named-checkzone")
@@ -134,7 +162,9 @@ impl Bind {
         std::fs::write(self.dir().join("named.conf"), config).unwrap();
     }
 
-    fn launch(&mut self) {
+    /// Starts named and waits until it answers for its own instance over
+    /// UDP and TCP; false when it does not (port taken, exited, timeout).
+    fn launch(&mut self) -> bool {
         let log = std::fs::File::create(self.dir().join("named.log")).unwrap();
         let child = Command::new(named_binary())
             .args(["-g", "-4", "-c"])
@@ -146,28 +176,51 @@ impl Bind {
             .expect("named runs (apt install bind9)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        let first = self.zones[0].clone();
+        let marker = format!("{INSTANCE_LABEL}.{}", self.zones[0]);
+        let expected = vec![format!("\"{}\"", self.instance)];
         loop {
-            // Zones load one by one; until then named answers SERVFAIL.
-            if self
+            // Zones load one by one (named answers SERVFAIL until then): every
+            // zone must answer with this instance's record.
+            let loaded = self
                 .zones
                 .iter()
-                .all(|zone| !self.dig(zone, "SOA").is_empty())
-            {
-                return;
+                .all(|zone| self.dig(&format!("{INSTANCE_LABEL}.{zone}"), "TXT") == expected);
+            if loaded && self.dig_tcp(&marker, "TXT") == expected {
+                return true;
             }
             if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("named exited with {status}:\n{}", self.log());
+                if let Ok(Some(_)) = child.try_wait() {
+                    return false;
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "named did not answer for {first} within 20 s:\n{}",
-                self.log()
-            );
+            if self.log().contains("address in use") || Instant::now() > deadline {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    fn dig_tcp(&self, name: &str, rtype: &str) -> Vec<String> {
+        let output = Command::new("dig")
+            .args([
+                "+short",
+                "+tcp",
+                "+norecurse",
+                "+time=2",
+                "+tries=1",
+                "@127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                name,
+                rtype,
+            ])
+            .output()
+            .expect("dig runs (apt install bind9-dnsutils)");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .filter(|line| !line.is_empty())
+            .collect()
     }
 
     pub fn log(&self) -> String {
