@@ -15,7 +15,7 @@ use super::probe::{self, TlsStart, Trust};
 use super::verdict::{self, Answer};
 use super::{certificate, host, smtp, Finding, Status};
 use crate::config::{Config, TlsMode};
-use crate::dns::{ExpectedRecords, RecordType, RecordValue};
+use crate::dns::{ExpectedRecords, RecordValue};
 
 /// What one run looks at.
 pub struct Options {
@@ -823,15 +823,6 @@ async fn auth_before_tls(context: Arc<Context>) -> Vec<Finding> {
     }
     findings
 }
-
-/// The record types `doctor` checks, for the report's footnote.
-pub const CHECKED_TYPES: [RecordType; 5] = [
-    RecordType::Mx,
-    RecordType::Txt,
-    RecordType::A,
-    RecordType::Aaaa,
-    RecordType::Caa,
-];
 
 #[cfg(test)]
 mod tests {
