@@ -1,6 +1,7 @@
 //! One module per command; each takes the resolved global settings and its
 //! own arguments.
 pub mod alias;
+pub mod backup;
 pub mod dns;
 pub mod domain;
 pub mod down;
@@ -10,8 +11,10 @@ pub mod logs;
 pub mod password_input;
 pub mod render;
 pub mod restart;
+pub mod restore;
 pub mod status;
 pub mod up;
+pub mod upgrade;
 pub mod user;
 
 use std::path::PathBuf;
@@ -45,5 +48,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => user::run(&global, command),
         Command::Alias(command) => alias::run(&global, command),
         Command::Import(command) => import::run(&global, command),
+        Command::Backup(args) => backup::run(&global, args),
+        Command::Restore(args) => restore::run(&global, args),
+        Command::Upgrade(args) => upgrade::run(&global, args),
     }
 }

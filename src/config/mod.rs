@@ -2,6 +2,7 @@
 //! loading (with file positions for every error) and saving.
 
 mod load;
+pub mod migrate;
 mod locate;
 mod size;
 mod validate;
