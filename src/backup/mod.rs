@@ -422,7 +422,10 @@ mod tests {
                 "2026-11-27T21:05:09Z".to_owned()
             )
         );
-        assert_eq!(archive_name("p", "20261127T210509Z"), "mailctl-p-20261127T210509Z.tar.zst");
+        assert_eq!(
+            archive_name("p", "20261127T210509Z"),
+            "mailctl-p-20261127T210509Z.tar.zst"
+        );
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
     }

@@ -22,7 +22,9 @@ use crate::error::user_error;
 /// Chunks handed to the Docker upload.
 const CHUNK: usize = 256 << 10;
 
-fn open(path: &Path) -> anyhow::Result<tar::Archive<zstd::stream::read::Decoder<'static, BufReader<File>>>> {
+fn open(
+    path: &Path,
+) -> anyhow::Result<tar::Archive<zstd::stream::read::Decoder<'static, BufReader<File>>>> {
     let file = fs_err::File::open(path)?.into_parts().0;
     let decoder = zstd::stream::read::Decoder::new(file)
         .with_context(|| format!("cannot start decompressing `{}`", path.display()))?;
@@ -260,7 +262,11 @@ pub fn restore(
                     }
                     tar::EntryType::Directory => {
                         header.set_size(0);
-                        let name = if name.ends_with('/') { name } else { format!("{name}/") };
+                        let name = if name.ends_with('/') {
+                            name
+                        } else {
+                            format!("{name}/")
+                        };
                         builder.append_data(&mut header, name, std::io::empty())?;
                     }
                     tar::EntryType::Symlink => {

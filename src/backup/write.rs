@@ -28,7 +28,9 @@ const PROGRESS_STEP: u64 = 64 << 20;
 #[derive(Debug)]
 pub enum Item {
     /// A volume's tar stream begins; `Chunk`s follow, then `End`.
-    Volume { key: String },
+    Volume {
+        key: String,
+    },
     Chunk(Bytes),
     End,
 }
@@ -46,8 +48,9 @@ pub struct ArchiveWriter {
 impl ArchiveWriter {
     /// Starts an archive in `file`; `report` receives progress lines.
     pub fn new(file: File, report: Box<dyn Fn(String) + Send>) -> anyhow::Result<Self> {
-        let mut encoder = zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 20, file), LEVEL)
-            .context("cannot start the zstd compressor")?;
+        let mut encoder =
+            zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 20, file), LEVEL)
+                .context("cannot start the zstd compressor")?;
         encoder
             .include_checksum(true)
             .context("cannot configure the zstd compressor")?;
@@ -216,7 +219,8 @@ impl ArchiveWriter {
                     } else {
                         format!("{name}/")
                     };
-                    self.builder.append_data(&mut header, name, std::io::empty())?;
+                    self.builder
+                        .append_data(&mut header, name, std::io::empty())?;
                 }
                 tar::EntryType::Symlink => {
                     let Some(target) = entry.link_name()?.map(|target| target.into_owned()) else {
@@ -271,7 +275,8 @@ impl ArchiveWriter {
         let mut writer = encoder.finish()?;
         writer.flush()?;
         let file = writer.into_inner().map_err(|error| error.into_error())?;
-        file.sync_all().context("cannot flush the archive to disk")?;
+        file.sync_all()
+            .context("cannot flush the archive to disk")?;
         Ok(manifest)
     }
 }

@@ -192,7 +192,15 @@ pub async fn create(
         docker
             .create_helper(&helper, &image, &spec.project, &mounts)
             .await?;
-        write_archive(&docker, &helper, project.root(), &volumes, &partial, manifest).await
+        write_archive(
+            &docker,
+            &helper,
+            project.root(),
+            &volumes,
+            &partial,
+            manifest,
+        )
+        .await
     }
     .await;
     let removed = docker.remove(&helper).await;
@@ -270,7 +278,11 @@ async fn write_archive(
     });
     let mut failure: Option<anyhow::Error> = None;
     'volumes: for (key, _) in volumes {
-        if sender.send(Item::Volume { key: key.clone() }).await.is_err() {
+        if sender
+            .send(Item::Volume { key: key.clone() })
+            .await
+            .is_err()
+        {
             break;
         }
         let mut stream = Box::pin(docker.download(helper, &format!("{HELPER_ROOT}/{key}")));
@@ -299,10 +311,7 @@ async fn write_archive(
         return Err(error);
     }
     let manifest = written?;
-    progress.println(format!(
-        "backup    {} files archived",
-        manifest.files.len()
-    ));
+    progress.println(format!("backup    {} files archived", manifest.files.len()));
     Ok(manifest)
 }
 
@@ -324,7 +333,10 @@ impl PrivateMode for std::fs::OpenOptions {
 async fn hold_deliveries(docker: &Docker, container: &str) -> anyhow::Result<String> {
     let previous = run_in(docker, container, &["postconf", "-h", "defer_transports"]).await?;
     let previous = previous.trim().to_owned();
-    let held = if previous.split([' ', ',']).any(|item| item == MAILBOX_TRANSPORT) {
+    let held = if previous
+        .split([' ', ','])
+        .any(|item| item == MAILBOX_TRANSPORT)
+    {
         previous.clone()
     } else {
         format!("{previous} {MAILBOX_TRANSPORT}").trim().to_owned()
@@ -336,7 +348,9 @@ async fn hold_deliveries(docker: &Docker, container: &str) -> anyhow::Result<Str
     )
     .await?;
     run_in(docker, container, &["postfix", "reload"]).await?;
-    output::status("smtp      deliveries held: mail is accepted and queued while the mailboxes are read");
+    output::status(
+        "smtp      deliveries held: mail is accepted and queued while the mailboxes are read",
+    );
     // Deliveries that started before the reload finish; then the active
     // queue holds no message bound for a mailbox.
     let started = Instant::now();

@@ -226,7 +226,8 @@ async fn upload_all(
     let (uploads, mut pending) = tokio::sync::mpsc::unbounded_channel();
     let archive = archive.to_owned();
     let root = project.root().to_owned();
-    let worker = tokio::task::spawn_blocking(move || read::restore(&archive, &root, &uploads, false));
+    let worker =
+        tokio::task::spawn_blocking(move || read::restore(&archive, &root, &uploads, false));
     let mut failure = None;
     while let Some((key, chunks)) = pending.recv().await {
         output::status(format!("restore   volume {key}"));

@@ -65,7 +65,12 @@ pub fn run(global: &Global, args: &UpgradeArgs) -> anyhow::Result<()> {
         timeout: Duration::from_secs(args.timeout),
     };
     if args.dry_run {
-        return docker::block_on(dry_run(global, &rendered.spec, &options, migrated.is_some()))?;
+        return docker::block_on(dry_run(
+            global,
+            &rendered.spec,
+            &options,
+            migrated.is_some(),
+        ))?;
     }
 
     // 1. A backup, before anything changes.
@@ -207,7 +212,10 @@ async fn dry_run(
     }
     let changes = upgrade::changes(spec, &now, &new_ids);
     let rebuilds: Vec<String> = if options.rebuild {
-        built_services(spec).into_iter().map(|(name, _)| name).collect()
+        built_services(spec)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
     } else {
         Vec::new()
     };
@@ -287,7 +295,9 @@ async fn upgrade(
     .await;
     if let Err(error) = result {
         put_back_tags(&docker, &old_tags).await;
-        return Err(error.context("the upgrade failed while building images; nothing was recreated"));
+        return Err(
+            error.context("the upgrade failed while building images; nothing was recreated")
+        );
     }
     let mut new_ids = BTreeMap::new();
     for service in &spec.services {
@@ -356,10 +366,7 @@ async fn upgrade(
             "upgrade   `{service}` did not become healthy: rolling back"
         ));
         let rolled_back = roll_back(&docker, &replaced, &old_tags, snapshot, options).await;
-        let names: Vec<String> = replaced
-            .iter()
-            .map(|entry| entry.service.clone())
-            .collect();
+        let names: Vec<String> = replaced.iter().map(|entry| entry.service.clone()).collect();
         let state = match rolled_back {
             Ok(()) => format!(
                 "rolled back: {} run their previous containers, images and configuration again",
@@ -380,12 +387,20 @@ async fn upgrade(
             docker.remove(previous).await?;
         }
     }
-    let names: Vec<&str> = spec.services.iter().map(|service| service.name.as_str()).collect();
+    let names: Vec<&str> = spec
+        .services
+        .iter()
+        .map(|service| service.name.as_str())
+        .collect();
     crate::applied::record(&project.generated_dir(), spec, &names)?;
     report(global, &changes, Some(&replaced))
 }
 
-fn report(global: &Global, changes: &[Change], replaced: Option<&[Replaced]>) -> anyhow::Result<()> {
+fn report(
+    global: &Global,
+    changes: &[Change],
+    replaced: Option<&[Replaced]>,
+) -> anyhow::Result<()> {
     let recreated: Vec<String> = replaced
         .unwrap_or_default()
         .iter()
@@ -431,7 +446,9 @@ async fn replace(
         let renamed = upgrade::previous_name(&old.container);
         docker.remove(&renamed).await?;
         task.message("stopping the old container");
-        docker.stop(&old.container, service.stop_grace_seconds).await?;
+        docker
+            .stop(&old.container, service.stop_grace_seconds)
+            .await?;
         docker.rename(&old.container, &renamed).await?;
         previous = Some(renamed);
     }
@@ -490,7 +507,9 @@ async fn put_back_tags(docker: &Docker, old_tags: &BTreeMap<String, Option<Strin
         let now = docker.image_id(reference).await.ok().flatten();
         if now.as_deref() != Some(id.as_str()) {
             if let Err(error) = docker.tag(id, reference).await {
-                output::warning(format!("cannot point `{reference}` at its previous image: {error:#}"));
+                output::warning(format!(
+                    "cannot point `{reference}` at its previous image: {error:#}"
+                ));
             }
         }
     }

@@ -60,7 +60,10 @@ pub fn migrate_with(
     let mut applied = Vec::new();
     for version in from..target {
         let Some(step) = steps.iter().find(|step| step.from == version) else {
-            anyhow::bail!("no migration from configuration version {version} to {}", version + 1);
+            anyhow::bail!(
+                "no migration from configuration version {version} to {}",
+                version + 1
+            );
         };
         (step.apply)(&mut document)?;
         if let Some(object) = document.as_object_mut() {

@@ -2,8 +2,8 @@
 //! loading (with file positions for every error) and saving.
 
 mod load;
-pub mod migrate;
 mod locate;
+pub mod migrate;
 mod size;
 mod validate;
 

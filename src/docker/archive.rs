@@ -45,7 +45,10 @@ impl Docker {
             image: Some(image.to_owned()),
             entrypoint: Some(vec!["/bin/true".to_owned()]),
             cmd: Some(Vec::new()),
-            labels: Some(HashMap::from([(HELPER_LABEL.to_owned(), project.to_owned())])),
+            labels: Some(HashMap::from([(
+                HELPER_LABEL.to_owned(),
+                project.to_owned(),
+            )])),
             network_disabled: Some(true),
             host_config: Some(HostConfig {
                 network_mode: Some("none".to_owned()),
@@ -86,7 +89,9 @@ impl Docker {
         container: &str,
         path: &str,
     ) -> impl Stream<Item = anyhow::Result<Bytes>> + Send + 'static {
-        let options = DownloadFromContainerOptionsBuilder::new().path(path).build();
+        let options = DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
         let doing = format!("cannot read `{path}` from container `{container}`");
         self.client
             .download_from_container(container, Some(options))
@@ -105,7 +110,12 @@ impl Docker {
         self.client
             .upload_to_container(container, Some(options), bollard::body_stream(stream))
             .await
-            .map_err(|error| failed(error, format!("cannot write `{path}` into container `{container}`")))
+            .map_err(|error| {
+                failed(
+                    error,
+                    format!("cannot write `{path}` into container `{container}`"),
+                )
+            })
     }
 
     /// The id of the image `reference` names, if the daemon has it.
@@ -132,7 +142,10 @@ impl Docker {
     /// Points `reference` (`repository:tag`) at the image `id`.
     pub async fn tag(&self, id: &str, reference: &str) -> anyhow::Result<()> {
         let (repository, tag) = split_reference(reference);
-        let options = TagImageOptionsBuilder::new().repo(repository).tag(tag).build();
+        let options = TagImageOptionsBuilder::new()
+            .repo(repository)
+            .tag(tag)
+            .build();
         self.client
             .tag_image(id, Some(options))
             .await
@@ -145,7 +158,12 @@ impl Docker {
         self.client
             .rename_container(container, options)
             .await
-            .map_err(|error| failed(error, format!("cannot rename container `{container}` to `{name}`")))
+            .map_err(|error| {
+                failed(
+                    error,
+                    format!("cannot rename container `{container}` to `{name}`"),
+                )
+            })
     }
 }
 
