@@ -365,3 +365,164 @@ impl Write for ChunkWriter {
         self.send()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::backup::write::ArchiveWriter;
+
+    /// A volume tar as Docker's archive endpoint sends it (`mail/…`).
+    fn docker_tar() -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut add = |path: &str, data: &[u8], mode: u32, kind: tar::EntryType| {
+            let mut header = tar::Header::new_ustar();
+            header.set_entry_type(kind);
+            header.set_mode(mode);
+            header.set_uid(5000);
+            header.set_gid(5000);
+            header.set_mtime(0);
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+            builder.append_data(&mut header, path, data).unwrap();
+        };
+        add("mail/", b"", 0o2770, tar::EntryType::Directory);
+        add(
+            "mail/a/Maildir/cur/1",
+            b"Subject: one\n\nbody one\n",
+            0o660,
+            tar::EntryType::Regular,
+        );
+        add(
+            "mail/a/Maildir/new/2",
+            b"Subject: two\n\nbody two\n",
+            0o660,
+            tar::EntryType::Regular,
+        );
+        builder.into_inner().unwrap()
+    }
+
+    fn queue_tar() -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, mode) in [("queue/active/A1", 0o700), ("queue/incoming/B2", 0o600)] {
+            let mut header = tar::Header::new_ustar();
+            header.set_mode(mode);
+            header.set_uid(100);
+            header.set_gid(101);
+            header.set_mtime(0);
+            header.set_size(4);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, path, &b"data"[..])
+                .unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn write_archive(directory: &Path) -> PathBuf {
+        let root = directory.join("project");
+        crate::files::write_atomic(&root.join("mailctl.yaml"), b"version: 1\n", 0o600).unwrap();
+        crate::files::write_atomic(&root.join("dkim/example.test/rsa.key"), b"KEY", 0o600).unwrap();
+        let path = directory.join("archive.tar.zst");
+        let file = File::create(&path).unwrap();
+        let mut writer = ArchiveWriter::new(file, Box::new(|_| {})).unwrap();
+        writer.add_project(&root).unwrap();
+        writer.add_volume("mail", docker_tar().as_slice()).unwrap();
+        writer.add_volume("queue", queue_tar().as_slice()).unwrap();
+        let manifest = Manifest {
+            format: FORMAT,
+            project: "p".to_owned(),
+            created: "2026-01-01T00:00:00Z".to_owned(),
+            mailctl_version: "0".to_owned(),
+            config_version: 1,
+            config_sha256: String::new(),
+            images: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            consistency: String::new(),
+            files: Vec::new(),
+        };
+        let written = writer.finish(manifest).unwrap();
+        assert_eq!(written.files.len(), 5);
+        assert_eq!(written.volumes["mail"].files, 2);
+        // The queue file still being written (no owner-execute bit) is left out.
+        assert_eq!(written.volumes["queue"].files, 1);
+        path
+    }
+
+    #[test]
+    fn an_archive_verifies_and_restores_its_files() {
+        let directory = tempfile::tempdir().unwrap();
+        let archive = write_archive(directory.path());
+        let manifest = verify(&archive, &|_| {}).unwrap();
+        assert!(manifest
+            .files
+            .iter()
+            .any(|file| file.path == "volumes/mail/a/Maildir/cur/1"));
+
+        let target = directory.path().join("restored");
+        assert_eq!(restore_project(&archive, &target).unwrap(), 2);
+        assert_eq!(
+            fs_err::read(target.join("dkim/example.test/rsa.key")).unwrap(),
+            b"KEY"
+        );
+        let mode = fs_err::metadata(target.join("mailctl.yaml"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        let (uploads, mut pending) = tokio::sync::mpsc::unbounded_channel();
+        let reader = {
+            let archive = archive.clone();
+            let target = target.clone();
+            std::thread::spawn(move || restore(&archive, &target, &uploads, false))
+        };
+        let mut volumes = BTreeMap::new();
+        while let Some((key, mut chunks)) = pending.blocking_recv() {
+            let mut bytes = Vec::new();
+            while let Some(chunk) = chunks.blocking_recv() {
+                bytes.extend_from_slice(&chunk);
+            }
+            let mut archive = tar::Archive::new(bytes.as_slice());
+            let names: Vec<(String, u64)> = archive
+                .entries()
+                .unwrap()
+                .map(|entry| {
+                    let entry = entry.unwrap();
+                    (
+                        entry.path().unwrap().display().to_string(),
+                        entry.header().uid().unwrap(),
+                    )
+                })
+                .collect();
+            volumes.insert(key, names);
+        }
+        let restored = reader.join().unwrap().unwrap();
+        assert_eq!(restored.volume_files["mail"], 2);
+        assert_eq!(
+            volumes["mail"],
+            vec![
+                ("mail/".to_owned(), 5000),
+                ("mail/a/Maildir/cur/1".to_owned(), 5000),
+                ("mail/a/Maildir/new/2".to_owned(), 5000)
+            ]
+        );
+        assert_eq!(volumes["queue"], vec![("queue/active/A1".to_owned(), 100)]);
+    }
+
+    #[test]
+    fn a_flipped_byte_is_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        let archive = write_archive(directory.path());
+        let mut bytes = fs_err::read(&archive).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x01;
+        let damaged = directory.path().join("damaged.tar.zst");
+        fs_err::write(&damaged, &bytes).unwrap();
+        let error = verify(&damaged, &|_| {}).unwrap_err();
+        assert!(format!("{error:#}").contains("is damaged"), "{error:#}");
+        // A cut-short archive is refused too.
+        fs_err::write(&damaged, &fs_err::read(&archive).unwrap()[..middle]).unwrap();
+        assert!(verify(&damaged, &|_| {}).is_err());
+    }
+}
