@@ -13,7 +13,8 @@
 //!    old container runs again, mail flows, the command exits non-zero
 //!    naming `smtp`;
 //! 5. a successful `upgrade` that recreates smtp while a client keeps
-//!    sending (retrying on temporary errors, as MTAs do) loses no message.
+//!    sending (retrying on temporary errors, as MTAs do) loses no message;
+//! 6. `restore --yes` over the same project once its stack is stopped.
 //!
 //! One stack for all steps (they run in order in one test function). The
 //! `Cleanup` guard removes everything carrying the project's label however
@@ -545,6 +546,46 @@ fn backup_restore_and_upgrade() {
                     .any(|name| name.ends_with("-previous")),
                 "the previous container was not removed"
             );
+        },
+    );
+
+    step(
+        started,
+        "8. restore over the existing, stopped stack",
+        || {
+            // Refused without `--yes`, before anything changes.
+            let output = mailctl(&restored, &["restore", saved_archive.to_str().unwrap()]);
+            assert!(
+                !output.status.success() && stderr(&output).contains("--yes"),
+                "{}",
+                text(&output)
+            );
+            assert_success(&mailctl(&restored, &["down"]), "mailctl down");
+            let output = mailctl(
+                &restored,
+                &["--yes", "restore", saved_archive.to_str().unwrap()],
+            );
+            assert_success(&output, "mailctl restore --yes over the stopped stack");
+            // The archive's configuration is back (no test image override).
+            let config = mailctl::config::load_file(&restored.join("mailctl.yaml")).unwrap();
+            assert!(config.images.is_empty(), "{:?}", config.images);
+            assert_success(
+                &mailctl(&restored, &["up", "--timeout", "300"]),
+                "mailctl up",
+            );
+            let after = message_hashes(&imap);
+            assert!(
+                before.is_subset(&after),
+                "messages differ after restoring over the stack"
+            );
+            // Mail received after the backup is gone with the replaced volumes.
+            assert_eq!(
+                client
+                    .search(CAROL, &format!("after-rollback-{run}"))
+                    .unwrap(),
+                0
+            );
+            assert!(client.search(BOB, &format!("before-{run}")).unwrap() >= 3);
         },
     );
 }

@@ -102,7 +102,12 @@ pub async fn create(
     let partial = output_dir.join(format!(".{name}.partial"));
 
     let config_bytes = fs_err::read(project.config_path())?;
-    let config = project.load_config()?;
+    // The file's own version, also when `upgrade` has yet to migrate it.
+    let config_version =
+        crate::config::migrate::read_document(&String::from_utf8_lossy(&config_bytes))
+            .ok()
+            .and_then(|document| crate::config::migrate::version_of(&document).ok())
+            .unwrap_or(crate::config::CURRENT_VERSION);
     let observed = docker.observe(&spec.project).await?;
     let mut images = BTreeMap::new();
     for service in &spec.services {
@@ -151,7 +156,7 @@ pub async fn create(
         project: spec.project.clone(),
         created,
         mailctl_version: env!("CARGO_PKG_VERSION").to_owned(),
-        config_version: config.version,
+        config_version,
         config_sha256: hex::encode(Sha256::digest(&config_bytes)),
         images,
         volumes: BTreeMap::new(),

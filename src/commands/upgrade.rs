@@ -37,7 +37,7 @@ pub fn run(global: &Global, args: &UpgradeArgs) -> anyhow::Result<()> {
     let config_path = project.config_path();
     let old_config_bytes = fs_err::read(&config_path)?;
     let text = String::from_utf8_lossy(&old_config_bytes).into_owned();
-    let document: serde_json::Value = serde_saphyr::from_str(&text).map_err(|error| {
+    let document = migrate::read_document(&text).map_err(|error| {
         user_error(
             format!("`{}` cannot be read: {error}", config_path.display()),
             "fix the YAML, then run `mailctl upgrade` again",
@@ -54,7 +54,7 @@ pub fn run(global: &Global, args: &UpgradeArgs) -> anyhow::Result<()> {
     }
     let config = match &migrated {
         Some(migrated) => {
-            let yaml = serde_saphyr::to_string(&migrated.document)?;
+            let yaml = migrate::write_document(&migrated.document)?;
             config::parse_str(&yaml, &config_path)?
         }
         None => project.load_config()?,
@@ -329,18 +329,26 @@ async fn upgrade(
             continue;
         };
         let task = progress.task(&service.name);
-        match replace(&docker, spec, service, now.get(&service.name), &task).await {
-            Ok(entry) => {
+        match replace(
+            &docker,
+            spec,
+            service,
+            now.get(&service.name),
+            &task,
+            &mut replaced,
+        )
+        .await
+        {
+            Ok(container) => {
                 let waited = docker::wait_healthy(
                     &docker,
                     &service.name,
-                    &entry.container,
+                    &container,
                     options.timeout,
                     &task,
                     "upgraded",
                 )
                 .await;
-                replaced.push(entry);
                 if let Err(failure) = waited {
                     let mut message = format!("{:#}", failure.error);
                     if let Some((code, text)) = &failure.last_health {
@@ -368,8 +376,9 @@ async fn upgrade(
         let rolled_back = roll_back(&docker, &replaced, &old_tags, snapshot, options).await;
         let names: Vec<String> = replaced.iter().map(|entry| entry.service.clone()).collect();
         let state = match rolled_back {
+            Ok(()) if names.is_empty() => "nothing was recreated".to_owned(),
             Ok(()) => format!(
-                "rolled back: {} run their previous containers, images and configuration again",
+                "rolled back {}: the previous containers, images and configuration run again",
                 names.join(", ")
             ),
             Err(rollback_error) => format!("the rollback failed too: {rollback_error:#}"),
@@ -385,6 +394,15 @@ async fn upgrade(
     for entry in &replaced {
         if let Some(previous) = &entry.previous {
             docker.remove(previous).await?;
+        }
+    }
+    // Images a rebuild replaced, now untagged and unused.
+    for (reference, old) in &old_tags {
+        let Some(old) = old else { continue };
+        if docker.image_id(reference).await?.as_deref() != Some(old.as_str())
+            && docker.remove_unused_image(old).await
+        {
+            output::detail(format!("removed the previous image of {reference}"));
         }
     }
     let names: Vec<&str> = spec
@@ -426,14 +444,16 @@ fn report(
 /// Replaces one service's container: the new one is created under a
 /// temporary name, the old one stopped and renamed `…-previous`, and the
 /// new one renamed and started, so the service is down only between the
-/// old one's stop and the new one's start.
+/// old one's stop and the new one's start. Records in `replaced` what a
+/// rollback must undo; returns the new container's name.
 async fn replace(
     docker: &Docker,
     spec: &StackSpec,
     service: &crate::spec::ServiceSpec,
     now: Option<&Current>,
     task: &crate::docker::progress::Task,
-) -> anyhow::Result<Replaced> {
+    replaced: &mut Vec<Replaced>,
+) -> anyhow::Result<String> {
     let name = service.container_name.clone();
     let next = upgrade::next_name(&name);
     let mut staged = service.clone();
@@ -441,7 +461,13 @@ async fn replace(
     docker.remove(&next).await?;
     task.message("creating the new container");
     docker.create(&staged, &spec.network).await?;
-    let mut previous = None;
+    // From here on a rollback knows what to undo.
+    replaced.push(Replaced {
+        service: service.name.clone(),
+        container: name.clone(),
+        previous: None,
+        grace: service.stop_grace_seconds,
+    });
     if let Some(old) = now {
         let renamed = upgrade::previous_name(&old.container);
         docker.remove(&renamed).await?;
@@ -450,18 +476,14 @@ async fn replace(
             .stop(&old.container, service.stop_grace_seconds)
             .await?;
         docker.rename(&old.container, &renamed).await?;
-        previous = Some(renamed);
+        if let Some(entry) = replaced.last_mut() {
+            entry.previous = Some(renamed);
+        }
     }
-    let entry = Replaced {
-        service: service.name.clone(),
-        container: name.clone(),
-        previous,
-        grace: service.stop_grace_seconds,
-    };
     docker.rename(&next, &name).await?;
     task.message("starting");
     docker.start(&name, &service.name).await?;
-    Ok(entry)
+    Ok(name)
 }
 
 /// Puts everything back: files, image tags, then the old containers, in
@@ -479,8 +501,13 @@ async fn roll_back(
     for entry in replaced.iter().rev() {
         let task = progress.task(&entry.service);
         task.message("removing the new container");
-        docker.stop(&entry.container, entry.grace).await?;
-        docker.remove(&entry.container).await?;
+        for name in [
+            entry.container.clone(),
+            upgrade::next_name(&entry.container),
+        ] {
+            docker.stop(&name, entry.grace).await?;
+            docker.remove(&name).await?;
+        }
         if let Some(previous) = &entry.previous {
             docker.rename(previous, &entry.container).await?;
             task.message("starting the previous container");

@@ -32,6 +32,16 @@ pub struct Migrated {
     pub document: Value,
 }
 
+/// Parses configuration text into a plain tree, without validating it.
+pub fn read_document(text: &str) -> anyhow::Result<Value> {
+    Ok(serde_saphyr::from_str(text)?)
+}
+
+/// The YAML text of a tree.
+pub fn write_document(document: &Value) -> anyhow::Result<String> {
+    Ok(serde_saphyr::to_string(document)?)
+}
+
 /// The `version:` of a parsed document.
 pub fn version_of(document: &Value) -> anyhow::Result<u32> {
     document

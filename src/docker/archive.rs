@@ -152,6 +152,26 @@ impl Docker {
             .map_err(|error| failed(error, format!("cannot tag image `{id}` as `{reference}`")))
     }
 
+    /// Removes an image that has no tag and that no container uses; an
+    /// image still in use is left alone (Docker refuses without force).
+    pub async fn remove_unused_image(&self, id: &str) -> bool {
+        let untagged = self
+            .client
+            .inspect_image(id)
+            .await
+            .is_ok_and(|image| image.repo_tags.unwrap_or_default().is_empty());
+        if !untagged {
+            return false;
+        }
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::new()
+            .force(false)
+            .build();
+        self.client
+            .remove_image(id, Some(options), None)
+            .await
+            .is_ok()
+    }
+
     /// Renames a container.
     pub async fn rename(&self, container: &str, name: &str) -> anyhow::Result<()> {
         let options = RenameContainerOptionsBuilder::new().name(name).build();
