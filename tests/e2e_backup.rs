@@ -3,12 +3,14 @@
 //! to look into the archive):
 //!
 //! 1. mail in mailboxes on two domains; a message submitted while `backup`
-//!    runs is delivered, and is in the archive whole or not at all;
+//!    runs is delivered, and is in the archive whole or not at all; a
+//!    message waiting in the queue is in the archive;
 //! 2. a copy of the archive with one byte flipped is refused before anything
 //!    changes (no directory, no volume);
 //! 3. `down --volumes`, the project directory deleted, `restore` into a new
 //!    directory, `up`: every message byte-identical, every user logs in with
-//!    the old password, DKIM keys and certificates the same files;
+//!    the old password, the queued message is back in the queue, DKIM keys
+//!    and certificates are the same files;
 //! 4. `upgrade` to an smtp image whose health check fails rolls back: the
 //!    old container runs again, mail flows, the command exits non-zero
 //!    naming `smtp`;
@@ -98,6 +100,42 @@ impl Client {
         (transcript.contains(" Ok: queued as "), transcript)
     }
 
+    /// Authenticated submission on 587 (STARTTLS) from `user`.
+    fn submit(&self, user: &str, to: &str, subject: &str) -> String {
+        let server = format!("{HOST}:{}", self.ports["submission"]);
+        let output = Command::new("swaks")
+            .args([
+                "--server",
+                &server,
+                "--tls",
+                "--helo",
+                "client.outside.test",
+                "--timeout",
+                "20",
+                "--auth",
+                "PLAIN",
+                "--auth-user",
+                user,
+                "--auth-password",
+                password(user),
+                "--from",
+                user,
+                "--to",
+                to,
+                "--header",
+                &format!("Subject: {subject}"),
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run swaks");
+        let transcript = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(
+            transcript.contains(" Ok: queued as "),
+            "submission to {to} not accepted\n{transcript}"
+        );
+        transcript
+    }
+
     #[track_caller]
     fn send_ok(&self, to: &str, subject: &str, body: &str) {
         let (queued, transcript) = self.send(to, subject, body);
@@ -150,6 +188,14 @@ impl Client {
         }
         panic!("no message `{token}` for {user} after {DELIVERY_DEADLINE:?}: {last}");
     }
+}
+
+/// An address outside, whose mail waits in the queue (no DNS in tests).
+const OUTBOUND: &str = "friend@outside.test";
+
+/// Postfix's queue as JSON lines (`postqueue -j`).
+fn queued(smtp_container: &str) -> String {
+    docker(&["exec", smtp_container, "postqueue", "-j"])
 }
 
 /// (mailbox folder, SHA-256) of every message file in the mail volume.
@@ -282,6 +328,19 @@ fn backup_restore_and_upgrade() {
             }
         },
     );
+    step(started, "1b. a message waiting in the queue", || {
+        // No DNS here: outbound mail stays deferred in Postfix's queue.
+        client.submit(BOB, OUTBOUND, &format!("outbound-{run}"));
+        let begin = Instant::now();
+        while !queued(&smtp).contains(OUTBOUND) {
+            assert!(
+                begin.elapsed() < Duration::from_secs(30),
+                "not queued: {}",
+                queued(&smtp)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
     let before = message_hashes(&imap);
     assert!(before.len() >= 9, "expected 9 messages, found {before:?}");
 
@@ -416,6 +475,11 @@ fn backup_restore_and_upgrade() {
                 "{user} cannot log in with the old password or lost mail"
             );
         }
+        assert!(
+            queued(&smtp).contains(OUTBOUND),
+            "the queued message was not restored: {}",
+            queued(&smtp)
+        );
         assert_eq!(tree(&restored.join("dkim")), old_dkim, "DKIM keys differ");
         assert_eq!(
             tree(&restored.join("certs")),
