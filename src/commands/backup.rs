@@ -338,10 +338,7 @@ impl PrivateMode for std::fs::OpenOptions {
 async fn hold_deliveries(docker: &Docker, container: &str) -> anyhow::Result<String> {
     let previous = run_in(docker, container, &["postconf", "-h", "defer_transports"]).await?;
     let previous = previous.trim().to_owned();
-    let held = if previous
-        .split([' ', ','])
-        .any(|item| item == MAILBOX_TRANSPORT)
-    {
+    let held = if holds_mailboxes(&previous) {
         previous.clone()
     } else {
         format!("{previous} {MAILBOX_TRANSPORT}").trim().to_owned()
@@ -393,9 +390,22 @@ async fn release_deliveries(
     }
     run_in(docker, container, &command).await?;
     run_in(docker, container, &["postfix", "reload"]).await?;
-    run_in(docker, container, &["postqueue", "-f"]).await?;
-    output::status("smtp      deliveries released and the queue flushed");
+    // A flush delivers even what `defer_transports` holds: not when the
+    // operator's own setting defers the mailboxes.
+    if holds_mailboxes(previous) {
+        output::status("smtp      deliveries left deferred, as `defer_transports` was before");
+    } else {
+        run_in(docker, container, &["postqueue", "-f"]).await?;
+        output::status("smtp      deliveries released and the queue flushed");
+    }
     Ok(())
+}
+
+/// Whether a `defer_transports` value names the mailbox transport.
+fn holds_mailboxes(value: &str) -> bool {
+    value
+        .split([' ', ',', '\t'])
+        .any(|item| item == MAILBOX_TRANSPORT)
 }
 
 async fn run_in(docker: &Docker, container: &str, command: &[&str]) -> anyhow::Result<String> {
@@ -425,4 +435,17 @@ fn prune(directory: &Path, project: &str, keep: usize) -> anyhow::Result<Vec<Pat
         removed.push(path);
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mailbox_transport_is_found_in_a_list() {
+        assert!(holds_mailboxes("lmtp"));
+        assert!(holds_mailboxes("smtp, lmtp"));
+        assert!(!holds_mailboxes(""));
+        assert!(!holds_mailboxes("smtp lmtp2"));
+    }
 }
