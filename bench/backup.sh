@@ -93,11 +93,15 @@ TAR_SECONDS=$(measure_tar)
 TAR_BYTES=$(stat -c %s "$WORK/baseline.tar.zst")
 
 echo "== mailctl backup"
-/usr/bin/time -f '%e %M' -o "$WORK/time" "$MAILCTL" -q -C "$DIR" backup --output "$WORK/out" >/dev/null
-read -r MAILCTL_SECONDS MAILCTL_RSS_KB <"$WORK/time"
+/usr/bin/time -f '%e %M %U %S' -o "$WORK/time" "$MAILCTL" -q -C "$DIR" backup --output "$WORK/out" >/dev/null
+read -r MAILCTL_SECONDS MAILCTL_RSS_KB MAILCTL_USER MAILCTL_SYS <"$WORK/time"
 ARCHIVE=$(ls "$WORK"/out/*.tar.zst)
 MAILCTL_BYTES=$(stat -c %s "$ARCHIVE")
 TAR_SECONDS_AFTER=$(measure_tar)
+# The same archive endpoint mailctl reads through, without mailctl.
+CP_START=$(date +%s.%N)
+docker cp "$NAME-imap-1:/var/mail" - | wc -c >/dev/null
+CP_SECONDS=$(python3 -c "print(f'{$(date +%s.%N)-$CP_START:.2f}')")
 
 python3 - "$SIZE_MB" "$TAR_SECONDS" "$TAR_SECONDS_AFTER" "$MAILCTL_SECONDS" "$MAILCTL_RSS_KB" "$TAR_BYTES" "$MAILCTL_BYTES" <<'EOF'
 import sys
@@ -109,6 +113,8 @@ print(f"  mailctl backup        {ours:6.2f} s  {size / ours:6.1f} MiB/s  archive
 print(f"  ratio mailctl / tar   {ours / tar:6.2f}x  (target: within 1.3x)")
 print(f"  mailctl peak memory   {rss / 1024:6.1f} MiB (max RSS)")
 EOF
+echo "  docker cp (the archive endpoint alone, mail volume only, no compression): ${CP_SECONDS} s"
+echo "  mailctl CPU: user ${MAILCTL_USER} s, system ${MAILCTL_SYS} s; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo "== port downtime during an upgrade that recreates smtp"
 rm -rf "${MAIL:?}"/example.test/user*
