@@ -184,31 +184,29 @@ pub async fn create(
         Some(container) => Some(hold_deliveries(&docker, container).await?),
         None => None,
     };
-    let helper = format!("{}-backup-helper", spec.project);
+    let mut helpers: Vec<(String, String)> = Vec::new();
     let result = async {
-        let image = helper_image(&docker, spec).await?;
-        let mounts: Vec<HelperMount> = volumes
-            .iter()
-            .map(|(key, name)| HelperMount {
-                volume: name.clone(),
+        for (key, volume) in &volumes {
+            let helper = format!("{}-backup-{key}", spec.project);
+            let image = volume_image(&docker, spec, key).await?;
+            let mounts = [HelperMount {
+                volume: volume.clone(),
                 target: format!("{HELPER_ROOT}/{key}"),
-            })
-            .collect();
-        docker
-            .create_helper(&helper, &image, &spec.project, &mounts)
-            .await?;
-        write_archive(
-            &docker,
-            &helper,
-            project.root(),
-            &volumes,
-            &partial,
-            manifest,
-        )
-        .await
+            }];
+            docker
+                .create_helper(&helper, &image, &spec.project, &mounts)
+                .await?;
+            helpers.push((key.clone(), helper));
+        }
+        write_archive(&docker, project.root(), &helpers, &partial, manifest).await
     }
     .await;
-    let removed = docker.remove(&helper).await;
+    let mut removed = Ok(());
+    for (_, helper) in &helpers {
+        if let Err(error) = docker.remove(helper).await {
+            removed = Err(error);
+        }
+    }
     let released = match (&smtp, held) {
         (Some(container), Some(previous)) => {
             release_deliveries(&docker, container, &previous).await
@@ -238,6 +236,25 @@ pub async fn create(
     })
 }
 
+/// The image for the helper that reads or writes volume `key`: the image
+/// of the service that mounts it, so that the files' owners have names
+/// there (Docker 20.10's archive endpoint looks up each file's owner, and a
+/// failed lookup is not cached: a uid unknown to the image makes reading
+/// ten times slower). Any image of the stack otherwise.
+pub async fn volume_image(docker: &Docker, spec: &StackSpec, key: &str) -> anyhow::Result<String> {
+    let owner = spec.services.iter().find(|service| {
+        service.mounts.iter().any(|mount| {
+            matches!(mount, crate::spec::MountSpec::Volume { key: mounted, .. } if mounted == key)
+        })
+    });
+    if let Some(service) = owner {
+        if docker.image_exists(&service.image.reference).await? {
+            return Ok(service.image.reference.clone());
+        }
+    }
+    helper_image(docker, spec).await
+}
+
 /// An image of the stack that exists locally, for the helper container.
 pub async fn helper_image(docker: &Docker, spec: &StackSpec) -> anyhow::Result<String> {
     for name in ["redis", "resolver", "web", "smtp", "imap", "antispam"] {
@@ -256,7 +273,6 @@ pub async fn helper_image(docker: &Docker, spec: &StackSpec) -> anyhow::Result<S
 /// Streams the project files and each volume into the archive at `partial`.
 async fn write_archive(
     docker: &Docker,
-    helper: &str,
     root: &Path,
     volumes: &[(String, String)],
     partial: &Path,
@@ -282,7 +298,7 @@ async fn write_archive(
         writer.finish(manifest)
     });
     let mut failure: Option<anyhow::Error> = None;
-    'volumes: for (key, _) in volumes {
+    'volumes: for (key, helper) in volumes {
         if sender
             .send(Item::Volume { key: key.clone() })
             .await

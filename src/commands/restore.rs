@@ -9,11 +9,12 @@
 //! volumes are replaced. `mailctl up` afterwards starts the same mailboxes,
 //! passwords, DKIM keys and certificates.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::json;
 
-use super::backup::{helper_image, HELPER_ROOT};
+use super::backup::{helper_image, volume_image, HELPER_ROOT};
 use super::up::desired_stack;
 use super::Global;
 use crate::backup::{self, read};
@@ -197,21 +198,40 @@ async fn restore_volumes(
             .collect();
         docker.ensure_images(&work, &progress).await?;
     }
-    let image = helper_image(&docker, spec).await?;
-    let helper = format!("{}-restore-helper", spec.project);
-    let mounts: Vec<HelperMount> = spec
-        .volumes
-        .iter()
-        .map(|volume| HelperMount {
+    let mut helpers = BTreeMap::new();
+    let mut created = Ok(());
+    for volume in &spec.volumes {
+        let helper = format!("{}-restore-{}", spec.project, volume.key);
+        let image = match volume_image(&docker, spec, &volume.key).await {
+            Ok(image) => image,
+            Err(error) => {
+                created = Err(error);
+                break;
+            }
+        };
+        let mounts = [HelperMount {
             volume: volume.name.clone(),
             target: format!("{HELPER_ROOT}/{}", volume.key),
-        })
-        .collect();
-    docker
-        .create_helper(&helper, &image, &spec.project, &mounts)
-        .await?;
-    let result = upload_all(&docker, &helper, archive, project).await;
-    let removed = docker.remove(&helper).await;
+        }];
+        if let Err(error) = docker
+            .create_helper(&helper, &image, &spec.project, &mounts)
+            .await
+        {
+            created = Err(error);
+            break;
+        }
+        helpers.insert(volume.key.clone(), helper);
+    }
+    let result = match created {
+        Ok(()) => upload_all(&docker, &helpers, archive, project).await,
+        Err(error) => Err(error),
+    };
+    let mut removed = Ok(());
+    for helper in helpers.values() {
+        if let Err(error) = docker.remove(helper).await {
+            removed = Err(error);
+        }
+    }
     let restored = result?;
     removed?;
     Ok(restored)
@@ -219,7 +239,7 @@ async fn restore_volumes(
 
 async fn upload_all(
     docker: &Docker,
-    helper: &str,
+    helpers: &BTreeMap<String, String>,
     archive: &Path,
     project: &Project,
 ) -> anyhow::Result<read::Restored> {
@@ -234,6 +254,12 @@ async fn upload_all(
         let stream = futures_util::stream::unfold(chunks, |mut chunks| async move {
             chunks.recv().await.map(|chunk| (chunk, chunks))
         });
+        let Some(helper) = helpers.get(&key) else {
+            failure = Some(anyhow::anyhow!(
+                "the archive holds volume `{key}`, which this stack does not have"
+            ));
+            break;
+        };
         if let Err(error) = docker.upload(helper, HELPER_ROOT, stream).await {
             failure = Some(error.context(format!("cannot restore volume `{key}`")));
             break;
