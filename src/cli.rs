@@ -75,6 +75,42 @@ pub enum Command {
     /// Obtain, renew and inspect the TLS certificates (ACME: Let's Encrypt)
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Write one archive of every mailbox, the queue, spam data, keys, certificates and the configuration
+    Backup(BackupArgs),
+    /// Verify an archive, then restore it into an empty project directory (or over a stopped stack with `--yes`)
+    Restore(RestoreArgs),
+    /// Back up, rebuild images with fresh packages, migrate the configuration, recreate services one at a time; roll back on failure
+    Upgrade(UpgradeArgs),
+}
+
+#[derive(Debug, Default, Args)]
+pub struct BackupArgs {
+    /// The folder for the archive (default: the project's `backups/`)
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Keep only the newest N archives of this project in that folder
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct RestoreArgs {
+    /// The `.tar.zst` archive written by `mailctl backup`
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct UpgradeArgs {
+    /// Show which services would change and why, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not rebuild mailctl's images; only apply new image references, templates and configuration
+    #[arg(long)]
+    pub skip_rebuild: bool,
+    /// Seconds each recreated service may take to become healthy before everything is rolled back
+    #[arg(long, value_name = "SECONDS", default_value_t = 180)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

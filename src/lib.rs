@@ -2,6 +2,7 @@
 //! server and keeps it that way. The binary is a thin shell around `run`.
 
 pub mod applied;
+pub mod backup;
 pub mod cert;
 pub mod cli;
 pub mod commands;
@@ -27,6 +28,7 @@ pub mod secrets;
 pub mod sieve;
 pub mod spec;
 pub mod tls;
+pub mod upgrade;
 
 /// Parses the command line, runs the command and reports any error.
 pub fn main() -> std::process::ExitCode {

@@ -1,6 +1,7 @@
 //! One module per command; each takes the resolved global settings and its
 //! own arguments.
 pub mod alias;
+pub mod backup;
 pub mod cert;
 pub mod dns;
 pub mod dns_push;
@@ -13,8 +14,10 @@ pub mod logs;
 pub mod password_input;
 pub mod render;
 pub mod restart;
+pub mod restore;
 pub mod status;
 pub mod up;
+pub mod upgrade;
 pub mod user;
 
 use std::path::PathBuf;
@@ -50,5 +53,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Alias(command) => alias::run(&global, command),
         Command::Import(command) => import::run(&global, command),
         Command::Cert(command) => cert::run(&global, command),
+        Command::Backup(args) => backup::run(&global, args),
+        Command::Restore(args) => restore::run(&global, args),
+        Command::Upgrade(args) => upgrade::run(&global, args),
     }
 }

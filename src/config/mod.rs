@@ -4,6 +4,7 @@
 mod doctor;
 mod load;
 mod locate;
+pub mod migrate;
 mod size;
 mod validate;
 

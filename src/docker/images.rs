@@ -109,6 +109,27 @@ impl Docker {
         reference: &str,
         progress: &Progress,
     ) -> anyhow::Result<()> {
+        self.build_with(service, reference, progress, false).await
+    }
+
+    /// Builds `service`'s image without the build cache, so every `apt-get`
+    /// step fetches Debian's current packages (`mailctl upgrade`).
+    pub async fn build_fresh(
+        &self,
+        service: &str,
+        reference: &str,
+        progress: &Progress,
+    ) -> anyhow::Result<()> {
+        self.build_with(service, reference, progress, true).await
+    }
+
+    async fn build_with(
+        &self,
+        service: &str,
+        reference: &str,
+        progress: &Progress,
+        no_cache: bool,
+    ) -> anyhow::Result<()> {
         let context = crate::images::context_tar(service)?;
         let dockerfile = crate::images::dockerfile(service);
         let options = BuildImageOptionsBuilder::new()
@@ -116,6 +137,7 @@ impl Docker {
             .t(reference)
             .rm(true)
             .forcerm(true)
+            .nocache(no_cache)
             .build();
         let task = progress.task(service);
         task.message(format!("building {reference}"));

@@ -6,6 +6,7 @@
 //! whose messages name the thing that failed and what to do.
 
 mod apply;
+mod archive;
 mod containers;
 mod images;
 pub mod ports;
@@ -17,6 +18,7 @@ use std::future::Future;
 use crate::error::user_error;
 
 pub use apply::{apply, reload, wait_healthy, ApplyOptions, ServiceFailure};
+pub use archive::{HelperMount, HELPER_LABEL};
 pub use containers::{ContainerDetails, ExecOutput, LogChunk, LogStream};
 pub use images::ImageWork;
 pub use resources::ProjectResources;
