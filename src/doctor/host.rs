@@ -7,7 +7,10 @@ use super::{Finding, Status};
 const GIB: u64 = 1024 * 1024 * 1024;
 const MIB: u64 = 1024 * 1024;
 
-/// Free space: below 1 GiB or 5 % is an error, below 5 GiB or 15 % a warning.
+/// Free space: below 1 GiB is an error, below 5 GiB a warning. On small
+/// disks the share counts too (below 5 % an error, below 15 % a warning),
+/// but 10 GiB free is never an error and 20 GiB free never a warning: a
+/// large disk with a few percent free still holds years of mail.
 pub fn disk(path: &str, available: u64, total: u64) -> Finding {
     let percent = available
         .saturating_mul(100)
@@ -18,9 +21,9 @@ pub fn disk(path: &str, available: u64, total: u64) -> Finding {
         available as f64 / GIB as f64,
         total as f64 / GIB as f64
     );
-    let status = if available < GIB || percent < 5 {
+    let status = if available < GIB || (percent < 5 && available < 10 * GIB) {
         Status::Error
-    } else if available < 5 * GIB || percent < 15 {
+    } else if available < 5 * GIB || (percent < 15 && available < 20 * GIB) {
         Status::Warning
     } else {
         Status::Ok
@@ -40,7 +43,7 @@ pub fn disk(path: &str, available: u64, total: u64) -> Finding {
         finding
     } else {
         finding
-            .expected("at least 5 GiB and 15% free")
+            .expected("at least 5 GiB free, and 15% of the disk unless 20 GiB or more are free")
             .fix("free space (`docker system df`, old backups, logs) or grow the disk")
     }
 }
@@ -146,6 +149,9 @@ mod tests {
         assert_eq!(disk("/", 50 * GIB, 100 * GIB).status, Status::Ok);
         assert_eq!(disk("/", 3 * GIB, 10 * GIB).status, Status::Warning);
         assert_eq!(disk("/", GIB / 2, 100 * GIB).status, Status::Error);
+        assert_eq!(disk("/", 8 * GIB, 200 * GIB).status, Status::Error);
+        assert_eq!(disk("/", 12 * GIB, 200 * GIB).status, Status::Warning);
+        assert_eq!(disk("/", 30 * GIB, 252 * GIB).status, Status::Ok);
     }
 
     #[test]
