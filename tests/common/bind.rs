@@ -84,18 +84,19 @@ impl Bind {
 
     /// `dig +short` at this server, one line per record.
     pub fn dig(&self, name: &str, rtype: &str) -> Vec<String> {
+        self.dig_with(&["+tries=2"], name, rtype)
+    }
+
+    fn dig_tcp(&self, name: &str, rtype: &str) -> Vec<String> {
+        self.dig_with(&["+tcp", "+tries=1"], name, rtype)
+    }
+
+    fn dig_with(&self, flags: &[&str], name: &str, rtype: &str) -> Vec<String> {
+        let port = self.port.to_string();
         let output = Command::new("dig")
-            .args([
-                "+short",
-                "+norecurse",
-                "+time=2",
-                "+tries=2",
-                "@127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                name,
-                rtype,
-            ])
+            .args(["+short", "+norecurse", "+time=2"])
+            .args(flags)
+            .args(["@127.0.0.1", "-p", &port, name, rtype])
             .output()
             .expect("dig runs (apt install bind9-dnsutils)");
         String::from_utf8_lossy(&output.stdout)
@@ -198,29 +199,6 @@ impl Bind {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-
-    fn dig_tcp(&self, name: &str, rtype: &str) -> Vec<String> {
-        let output = Command::new("dig")
-            .args([
-                "+short",
-                "+tcp",
-                "+norecurse",
-                "+time=2",
-                "+tries=1",
-                "@127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                name,
-                rtype,
-            ])
-            .output()
-            .expect("dig runs (apt install bind9-dnsutils)");
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(str::to_owned)
-            .filter(|line| !line.is_empty())
-            .collect()
     }
 
     pub fn log(&self) -> String {
