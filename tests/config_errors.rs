@@ -332,6 +332,30 @@ fn rows() -> Vec<Row> {
             (7, 11),
         ),
         row(
+            "dns_forwarder_not_an_address",
+            insert_before(8, "  dns_forwarders: [\"resolver.example.net\"]"),
+            "`resolver.example.net` is not an IP address with an optional port",
+            (8, 20),
+        ),
+        row(
+            "dns_forwarder_on_loopback",
+            insert_before(8, "  dns_forwarders: [\"127.0.0.1:5353\"]"),
+            "`127.0.0.1:5353` is a loopback address, which inside the resolver's container is the container itself",
+            (8, 20),
+        ),
+        row(
+            "dns_forwarders_with_offline_dns",
+            insert_before(8, "  offline_dns: true\n  dns_forwarders: [192.0.2.53]"),
+            "`offline_dns` turns every outside lookup off, but `dns_forwarders` are given",
+            (8, 16),
+        ),
+        row(
+            "dns_trust_anchor_not_a_record",
+            insert_before(8, "  dns_trust_anchors: [\"example.net. IN A 192.0.2.1\"]"),
+            "`example.net. IN A 192.0.2.1` is not a DS or DNSKEY record",
+            (8, 23),
+        ),
+        row(
             "ipv6_subnet_invalid",
             insert_before(8, "  ipv6_subnet: \"fd00::/zz\""),
             "`fd00::/zz` is not an IPv6 subnet",

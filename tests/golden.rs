@@ -65,3 +65,35 @@ fn rendering_is_repeatable() {
         render_example("five-domains.yaml")
     );
 }
+
+/// The resolver on a network with its own DNS: forwarders and a private
+/// root's trust anchor (the simulated internet of the end-to-end tests).
+#[test]
+fn resolver_with_forwarders_and_a_private_root() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/one-domain.yaml");
+    let mut config = mailctl::config::load_file(&path).unwrap();
+    config.network.dns_forwarders =
+        vec!["198.51.100.53".to_owned(), "198.51.100.54:5353".to_owned()];
+    config.network.dns_trust_anchors = vec![
+        ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D"
+            .to_owned(),
+    ];
+    let secrets = Secrets::fixed_for_tests();
+    let overrides = Overrides::new();
+    let rendered = render(&RenderInput {
+        config: &config,
+        secrets: &secrets,
+        root: Path::new("/srv/mailctl"),
+        overrides: &overrides,
+    })
+    .unwrap();
+    let unbound = rendered
+        .files
+        .iter()
+        .find(|file| file.path == Path::new("config/resolver/unbound.conf"))
+        .unwrap();
+    insta::assert_snapshot!(
+        "private-dns__config_resolver_unbound_conf",
+        String::from_utf8(unbound.contents.clone()).unwrap()
+    );
+}

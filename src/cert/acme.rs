@@ -42,6 +42,36 @@ pub struct PendingOrder {
     order: Order,
     challenge: Challenge,
     pub tasks: Vec<ChallengeTask>,
+    /// Names the server already holds a valid authorization for (from an
+    /// earlier order of this account): it reuses them, so they have no
+    /// challenge to answer.
+    pub already_valid: Vec<String>,
+}
+
+/// What one authorization of a new order asks of us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizationNeed {
+    /// Pending: its challenge must be answered.
+    Challenge,
+    /// Valid already: the server reused an authorization this account
+    /// earned before (RFC 8555 §7.1.4 lets it; Let's Encrypt does for 30
+    /// days, Pebble at random), so there is nothing to answer.
+    AlreadyValid,
+}
+
+/// Decides from an authorization's status what the order needs for it;
+/// any other state (invalid, expired, revoked, deactivated) ends the order.
+pub fn authorization_need(
+    name: &str,
+    status: AuthorizationStatus,
+) -> anyhow::Result<AuthorizationNeed> {
+    match status {
+        AuthorizationStatus::Pending => Ok(AuthorizationNeed::Challenge),
+        AuthorizationStatus::Valid => Ok(AuthorizationNeed::AlreadyValid),
+        other => Err(anyhow::anyhow!(
+            "the authorization for `{name}` is {other:?}, not pending"
+        )),
+    }
 }
 
 /// Why an order failed, in terms the caller can explain.
@@ -202,21 +232,19 @@ impl AcmeAccount {
                 )
             })?;
         let mut tasks = Vec::new();
+        let mut already_valid = Vec::new();
         let mut authorizations = order.authorizations();
         while let Some(result) = authorizations.next().await {
             let mut authorization =
                 result.map_err(|error| failure(error, "cannot read an authorization"))?;
-            match authorization.status {
-                AuthorizationStatus::Pending => {}
-                AuthorizationStatus::Valid => continue,
-                other => {
-                    anyhow::bail!(
-                        "the authorization for `{}` is {other:?}, not pending",
-                        authorization.identifier()
-                    )
+            let name = authorization.identifier().to_string();
+            match authorization_need(&name, authorization.status)? {
+                AuthorizationNeed::Challenge => {}
+                AuthorizationNeed::AlreadyValid => {
+                    already_valid.push(name);
+                    continue;
                 }
             }
-            let name = authorization.identifier().to_string();
             let handle = authorization
                 .challenge(challenge_type(challenge))
                 .ok_or_else(|| {
@@ -240,6 +268,7 @@ impl AcmeAccount {
             order,
             challenge,
             tasks,
+            already_valid,
         })
     }
 
@@ -363,5 +392,40 @@ impl PendingOrder {
             }
         }
         failures
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn a_pending_authorization_needs_its_challenge_answered() {
+        assert_eq!(
+            authorization_need("mail.example.com", AuthorizationStatus::Pending).unwrap(),
+            AuthorizationNeed::Challenge
+        );
+    }
+
+    #[test]
+    fn a_reused_valid_authorization_needs_no_challenge() {
+        assert_eq!(
+            authorization_need("mail.example.com", AuthorizationStatus::Valid).unwrap(),
+            AuthorizationNeed::AlreadyValid
+        );
+    }
+
+    #[test]
+    fn any_other_state_ends_the_order_and_names_the_name() {
+        for status in [
+            AuthorizationStatus::Invalid,
+            AuthorizationStatus::Revoked,
+            AuthorizationStatus::Expired,
+            AuthorizationStatus::Deactivated,
+        ] {
+            let error = authorization_need("mail.example.com", status).unwrap_err();
+            assert!(error.to_string().contains("`mail.example.com`"), "{error}");
+        }
     }
 }

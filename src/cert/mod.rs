@@ -382,6 +382,17 @@ pub struct Attempt {
     /// `issued`, `not-due` or `failed`.
     pub result: String,
     pub message: String,
+    /// How the order's names were validated, once an order was placed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Validation>,
+}
+
+/// Which names of an order had their challenge answered, and which the
+/// ACME server had already authorized for this account and reused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validation {
+    pub answered: Vec<String>,
+    pub already_valid: Vec<String>,
 }
 
 /// `certs/state.json`: per certificate id, its names and last attempt.
@@ -710,6 +721,7 @@ mod tests {
                 at: "2026-11-27T12:00:00Z".to_owned(),
                 result: "issued".to_owned(),
                 message: "ok".to_owned(),
+                validation: None,
             },
         );
         state.record(
@@ -718,6 +730,7 @@ mod tests {
                 at: "2026-11-28T12:00:00Z".to_owned(),
                 result: "failed".to_owned(),
                 message: "no".to_owned(),
+                validation: None,
             },
         );
         let entry = &state.certificates["mail.example.com"];

@@ -17,7 +17,7 @@ use crate::cert::acme::{AcmeAccount, OrderFailure, PendingOrder};
 use crate::cert::dns01::Dns01;
 use crate::cert::http01::{self, Responder};
 use crate::cert::resolve::Resolver;
-use crate::cert::{self, keys, store, Attempt, CertificatePlan, Renewal, State};
+use crate::cert::{self, keys, store, Attempt, CertificatePlan, Renewal, State, Validation};
 use crate::cli::{CertAcmeArgs, CertCommand, CertTimerArgs};
 use crate::config::{self, Challenge, Config, TlsMode};
 use crate::docker::{self, Docker};
@@ -219,6 +219,7 @@ async fn obtain_async(
                         at: now_text(),
                         result: "not-due".to_owned(),
                         message: message.clone(),
+                        validation: None,
                     },
                 );
                 outcomes.push(Outcome {
@@ -243,6 +244,7 @@ async fn obtain_async(
                         at: now_text(),
                         result: "failed".to_owned(),
                         message: format!("{error:#}"),
+                        validation: None,
                     },
                 );
             }
@@ -295,7 +297,17 @@ async fn obtain_async(
             settings.challenge.as_str(),
             placer.describe()
         ));
-        let result = order_one(project, config, settings, &account, &mut placer, plan).await;
+        let mut validation = None;
+        let result = order_one(
+            project,
+            config,
+            settings,
+            &account,
+            &mut placer,
+            plan,
+            &mut validation,
+        )
+        .await;
         match result {
             Ok((chain, key)) => {
                 store::save_certificate(project, &plan.id, &chain, &key)?;
@@ -312,6 +324,7 @@ async fn obtain_async(
                         at: now_text(),
                         result: "issued".to_owned(),
                         message: message.clone(),
+                        validation,
                     },
                 );
                 if plans.first().map(|first| &first.id) == Some(&plan.id) {
@@ -334,6 +347,7 @@ async fn obtain_async(
                         at: now_text(),
                         result: "failed".to_owned(),
                         message: format!("{error:#}"),
+                        validation,
                     },
                 );
                 placer.finish().await;
@@ -437,7 +451,9 @@ impl Placer {
     }
 }
 
-/// Orders one certificate: challenges, key, CSR, chain.
+/// Orders one certificate: challenges, key, CSR, chain. `validation`
+/// records which names had a challenge to answer, also when a later step
+/// fails.
 async fn order_one(
     project: &Project,
     config: &Config,
@@ -445,8 +461,26 @@ async fn order_one(
     account: &AcmeAccount,
     placer: &mut Placer,
     plan: &CertificatePlan,
+    validation: &mut Option<Validation>,
 ) -> anyhow::Result<(String, String)> {
     let pending = account.new_order(&plan.names, settings.challenge).await?;
+    let answered: Vec<String> = pending.tasks.iter().map(|task| task.name.clone()).collect();
+    if !pending.already_valid.is_empty() {
+        output::status(format!(
+            "the ACME server reused valid authorizations of this account for {}: no challenge to answer for them",
+            pending.already_valid.join(", ")
+        ));
+    }
+    output::detail(format!(
+        "answering {} {} challenge(s): {}",
+        answered.len(),
+        settings.challenge.as_str(),
+        answered.join(", ")
+    ));
+    *validation = Some(Validation {
+        answered,
+        already_valid: pending.already_valid.clone(),
+    });
     placer.place(&pending).await?;
     let key = match (
         settings.reuse_key,

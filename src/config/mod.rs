@@ -74,6 +74,18 @@ pub struct Network {
     /// of incoming mail then cannot work.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub offline_dns: bool,
+    /// Resolvers (`IP` or `IP:PORT`) that the stack's Unbound forwards every
+    /// query to, instead of asking the root servers itself: a provider's
+    /// resolver, or a private network's own DNS. They must pass DNSSEC
+    /// records through (Unbound still validates), and DNS blocklists refuse
+    /// queries that arrive through the big public resolvers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_forwarders: Vec<String>,
+    /// DNSSEC trust anchors, each a DS or DNSKEY record in master-file text
+    /// (`example.net. DS 12345 13 2 ABCD…`). An anchor for `.` replaces the
+    /// built-in root key: a private DNS root, as on a closed test network.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_trust_anchors: Vec<String>,
 }
 
 impl Default for Network {
@@ -84,6 +96,8 @@ impl Default for Network {
             subnet: "172.30.53.0/24".to_owned(),
             ipv6_subnet: None,
             offline_dns: false,
+            dns_forwarders: Vec::new(),
+            dns_trust_anchors: Vec::new(),
         }
     }
 }
@@ -693,6 +707,46 @@ impl Config {
             .filter(|address| is_global(*address))
             .collect()
     }
+}
+
+/// `IP` or `IP:PORT` (IPv6 as `[IP]:PORT`), with `default_port` when none
+/// is given.
+pub fn ip_and_port(text: &str, default_port: u16) -> Option<std::net::SocketAddr> {
+    let text = text.trim();
+    if let Ok(address) = text.parse::<std::net::SocketAddr>() {
+        return Some(address);
+    }
+    text.parse::<IpAddr>()
+        .ok()
+        .map(|ip| std::net::SocketAddr::new(ip, default_port))
+}
+
+/// The owner name and record type of a DNSSEC trust anchor in master-file
+/// text (`owner [TTL] [IN] DS|DNSKEY data…`), or `None` when it is not one.
+pub fn trust_anchor_owner(text: &str) -> Option<(String, String)> {
+    let mut fields = text.split_whitespace();
+    let owner = fields.next()?;
+    if !owner.ends_with('.') {
+        return None;
+    }
+    let mut rest: Vec<&str> = fields.collect();
+    while let Some(first) = rest.first() {
+        if first.eq_ignore_ascii_case("IN") || first.parse::<u32>().is_ok() {
+            rest.remove(0);
+        } else {
+            break;
+        }
+    }
+    let rtype = rest.first()?.to_ascii_uppercase();
+    let data_fields = if rtype == "DS" || rtype == "DNSKEY" {
+        4
+    } else {
+        return None;
+    };
+    if rest.len() < 1 + data_fields {
+        return None;
+    }
+    Some((owner.to_ascii_lowercase(), rtype))
 }
 
 /// Whether an address is routable on the public internet (a conservative

@@ -738,6 +738,46 @@ fn check_network(config: &Config, issues: &mut Vec<Issue>) {
         }
     }
 
+    for (index, forwarder) in config.network.dns_forwarders.iter().enumerate() {
+        let key = format!("network.dns_forwarders[{index}]");
+        match super::ip_and_port(forwarder, 53) {
+            None => issues.push(Issue::new(
+                key,
+                format!("`{forwarder}` is not an IP address with an optional port"),
+                Some("write `IP` or `IP:PORT`, e.g. `192.0.2.53` or `[2001:db8::53]:5353`".into()),
+            )),
+            Some(address) if address.ip().is_loopback() => issues.push(Issue::new(
+                key,
+                format!("`{forwarder}` is a loopback address, which inside the resolver's container is the container itself"),
+                Some("give an address the containers reach, e.g. the host's address on the Docker bridge or another server's".into()),
+            )),
+            Some(address) if address.ip().is_unspecified() || address.port() == 0 => {
+                issues.push(Issue::new(
+                    key,
+                    format!("`{forwarder}` names no resolver"),
+                    Some("give the address and port a resolver answers on".into()),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if config.network.offline_dns && !config.network.dns_forwarders.is_empty() {
+        issues.push(Issue::new(
+            "network.offline_dns",
+            "`offline_dns` turns every outside lookup off, but `dns_forwarders` are given",
+            Some("remove `offline_dns: true` to use the forwarders, or the forwarders".into()),
+        ));
+    }
+    for (index, anchor) in config.network.dns_trust_anchors.iter().enumerate() {
+        if super::trust_anchor_owner(anchor).is_none() || anchor.contains(['"', '\n']) {
+            issues.push(Issue::new(
+                format!("network.dns_trust_anchors[{index}]"),
+                format!("`{anchor}` is not a DS or DNSKEY record"),
+                Some("write one record in master-file text with an absolute owner name, as `dnssec-dsfromkey` prints it: `example.net. IN DS 12345 13 2 ABCD…`".into()),
+            ));
+        }
+    }
+
     let subnet = match config.network.subnet.parse::<Ipv4Net>() {
         Ok(subnet) => Some(subnet),
         Err(_) => {

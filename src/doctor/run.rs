@@ -363,7 +363,7 @@ async fn client_address(context: Arc<Context>) -> Vec<Finding> {
             "port 25 is not published",
         )];
     };
-    let mut proxied = Vec::new();
+    let mut listeners = Vec::new();
     if let Ok(mut entries) = tokio::fs::read_dir("/proc").await {
         while let Ok(Some(entry)) = entries.next_entry().await {
             if !entry
@@ -375,13 +375,23 @@ async fn client_address(context: Arc<Context>) -> Vec<Finding> {
                 continue;
             }
             if let Ok(cmdline) = tokio::fs::read(entry.path().join("cmdline")).await {
-                if let Some(port) = host::docker_proxy_port(&cmdline) {
-                    proxied.push(port);
+                if let Some(listener) = host::docker_proxy_listener(&cmdline) {
+                    listeners.push(listener);
                 }
             }
         }
     }
-    vec![host::client_addresses(port, &proxied)]
+    let ip6tables = tokio::fs::read_to_string("/etc/docker/daemon.json")
+        .await
+        .is_ok_and(|text| host::daemon_has_ip6tables(&text));
+    let gateway = context
+        .config
+        .network
+        .subnet
+        .parse::<ipnet::Ipv4Net>()
+        .map(|subnet| std::net::Ipv4Addr::from(u32::from(subnet.network()) + 1))
+        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+    vec![host::client_addresses(port, &listeners, gateway, ip6tables)]
 }
 
 async fn outbound(context: Arc<Context>) -> Vec<Finding> {

@@ -130,6 +130,11 @@ pub struct NetworkContext {
     pub imap_address: Ipv4Addr,
     pub internal_submission_port: u16,
     pub offline_dns: bool,
+    /// Unbound's `forward-addr` values (`IP@PORT`).
+    pub dns_forwarders: Vec<String>,
+    pub dns_trust_anchors: Vec<String>,
+    /// A trust anchor for `.` replaces the built-in root key.
+    pub private_dns_root: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -246,6 +251,17 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
             imap_address: spec::imap_address(subnet),
             internal_submission_port: spec::INTERNAL_SUBMISSION_PORT,
             offline_dns: config.network.offline_dns,
+            dns_forwarders: config
+                .network
+                .dns_forwarders
+                .iter()
+                .filter_map(|forwarder| crate::config::ip_and_port(forwarder, 53))
+                .map(|address| format!("{}@{}", address.ip(), address.port()))
+                .collect(),
+            dns_trust_anchors: config.network.dns_trust_anchors.clone(),
+            private_dns_root: config.network.dns_trust_anchors.iter().any(|anchor| {
+                crate::config::trust_anchor_owner(anchor).is_some_and(|(owner, _)| owner == ".")
+            }),
         },
         ports,
         limits: LimitsContext {
