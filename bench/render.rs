@@ -29,6 +29,7 @@ fn big_config() -> Config {
         mailboxes: Vec::new(),
         aliases: Vec::new(),
         doctor: Default::default(),
+        security: Default::default(),
     };
     for d in 0..100 {
         let domain = format!("domain{d}.example");

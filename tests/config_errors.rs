@@ -356,6 +356,12 @@ fn rows() -> Vec<Row> {
             (8, 23),
         ),
         row(
+            "reject_blocklist_not_a_zone",
+            format!("{}security:\n  reject_blocklists: [\"zen spamhaus\"]\n", base()),
+            "`zen spamhaus` is not the DNS zone of a blocklist",
+            (33, 23),
+        ),
+        row(
             "ipv6_subnet_invalid",
             insert_before(8, "  ipv6_subnet: \"fd00::/zz\""),
             "`fd00::/zz` is not an IPv6 subnet",

@@ -527,6 +527,9 @@ fn build_config(settings: &Settings, previous: Option<&Config>) -> anyhow::Resul
         doctor: previous
             .map(|config| config.doctor.clone())
             .unwrap_or_default(),
+        security: previous
+            .map(|config| config.security.clone())
+            .unwrap_or_default(),
     })
 }
 

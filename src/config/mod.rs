@@ -5,6 +5,7 @@ mod doctor;
 mod load;
 mod locate;
 pub mod migrate;
+mod security;
 mod size;
 mod validate;
 
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use doctor::{doctor_blocklist, Doctor};
 pub use load::{load_file, parse_str, save_file, ConfigError, CONFIG_FILE, MAX_CONFIG_BYTES};
+pub use security::{Security, DEFAULT_REJECT_BLOCKLIST};
 pub use size::{Size, SizeError};
 pub use validate::{validate, Issue};
 
@@ -53,6 +55,9 @@ pub struct Config {
     /// What `mailctl doctor` checks against (blocklists, outbound test target).
     #[serde(default, skip_serializing_if = "Doctor::is_default")]
     pub doctor: Doctor,
+    /// What port 25 refuses outright (DNS blocklists).
+    #[serde(default, skip_serializing_if = "Security::is_default")]
+    pub security: Security,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -54,6 +54,7 @@ pub fn validate(mut config: Config) -> Result<Config, Vec<Issue>> {
     check_tls(&config, &mut issues);
     check_limits(&config, &mut issues);
     check_components(&config, &mut issues);
+    check_security(&config, &mut issues);
     check_images(&config, &mut issues);
     if issues.is_empty() {
         Ok(config)
@@ -1002,6 +1003,18 @@ fn check_components(config: &Config, issues: &mut Vec<Issue>) {
                     "the optional component `{name}` is not available in this version of mailctl"
                 ),
                 Some(format!("set `{name}: false`")),
+            ));
+        }
+    }
+}
+
+fn check_security(config: &Config, issues: &mut Vec<Issue>) {
+    for (index, zone) in config.security.reject_blocklists.iter().enumerate() {
+        if DomainName::parse(zone).is_err() || !zone.contains('.') {
+            issues.push(Issue::new(
+                format!("security.reject_blocklists[{index}]"),
+                format!("`{zone}` is not the DNS zone of a blocklist"),
+                Some("write the zone the list is queried under, e.g. `zen.spamhaus.org`".into()),
             ));
         }
     }

@@ -449,6 +449,23 @@ impl Section<'_> {
                 ),
             );
         }
+        // The name the server greets with (HELO/EHLO) is checked by SPF too
+        // (RFC 7208 §2.3), alone for bounces, whose envelope sender is empty.
+        if !self
+            .config
+            .domains
+            .iter()
+            .any(|domain| domain.name.eq_ignore_ascii_case(&host))
+        {
+            self.record(
+                host.clone(),
+                RecordValue::Txt("v=spf1 a -all".to_owned()),
+                format!(
+                    "SPF for `{host}`, the name the server greets with: receivers check it for \
+                     bounces (empty envelope sender) and score a HELO name without SPF (RFC 7208 §2.3)"
+                ),
+            );
+        }
         for address in &addresses {
             let ptr = DnsRecord::new(
                 self.name,

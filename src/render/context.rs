@@ -28,6 +28,8 @@ pub struct TemplateContext {
     /// Ports as clients see them (published numbers), or none when off.
     pub ports: BTreeMap<String, Option<u16>>,
     pub limits: LimitsContext,
+    /// DNS blocklists whose listed clients port 25 refuses.
+    pub reject_blocklists: Vec<String>,
     pub paths: PathsContext,
     pub rspamd: RspamdContext,
     /// Names served with a certificate other than the first (more names
@@ -264,6 +266,12 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
             }),
         },
         ports,
+        // Without DNS (`offline_dns`) no list can answer: ask none.
+        reject_blocklists: if config.network.offline_dns {
+            Vec::new()
+        } else {
+            config.security.reject_blocklists.clone()
+        },
         limits: LimitsContext {
             message_size_bytes: config.limits.message_size.bytes(),
             messages_per_hour_per_user: config.limits.messages_per_hour_per_user,

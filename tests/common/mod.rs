@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod bind;
+pub mod internet;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -275,17 +276,8 @@ pub fn new_project_with(
     extra_args: &[&str],
     stdin: Option<&str>,
 ) -> (Cleanup, BTreeMap<&'static str, u16>) {
-    let temporary = tempfile::tempdir().unwrap();
-    let dir = temporary.path().join("project");
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let project = format!("{prefix}{}x{}", std::process::id(), nanos % 100_000);
     let ports: BTreeMap<&'static str, u16> = PORT_NAMES.iter().copied().zip(free_ports()).collect();
-    let subnet = free_subnet();
     let mut args: Vec<String> = [
-        "init",
         "--hostname",
         "mail.example.test",
         "--domain",
@@ -298,11 +290,6 @@ pub fn new_project_with(
         "self-signed",
         "--bind",
         "127.0.0.1",
-        "--subnet",
-        &subnet,
-        "--name",
-        &project,
-        "--yes",
     ]
     .iter()
     .map(|arg| (*arg).to_owned())
@@ -313,18 +300,35 @@ pub fn new_project_with(
     }
     args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    // The guard exists before `init` runs, so nothing outlives a failure.
+    (init_project(prefix, &args, stdin), ports)
+}
+
+/// `mailctl init ARGS` in a new temporary project with a unique name and a
+/// free subnet (`--subnet`, `--name` and `--yes` are added), `stdin` piped
+/// to it when given. The guard exists before `init` runs, so nothing
+/// outlives a failure.
+pub fn init_project(prefix: &str, args: &[&str], stdin: Option<&str>) -> Cleanup {
+    let temporary = tempfile::tempdir().unwrap();
+    let dir = temporary.path().join("project");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let project = format!("{prefix}{}x{}", std::process::id(), nanos % 100_000);
+    let subnet = free_subnet();
+    let mut all = vec!["init", "--subnet", &subnet, "--name", &project, "--yes"];
+    all.extend_from_slice(args);
     let cleanup = Cleanup {
         dir: dir.clone(),
-        project,
+        project: project.clone(),
         temporary: Some(temporary),
     };
     let output = match stdin {
-        Some(input) => mailctl_with_input(&dir, &args, input),
-        None => mailctl(&dir, &args),
+        Some(input) => mailctl_with_input(&dir, &all, input),
+        None => mailctl(&dir, &all),
     };
     assert_success(&output, "mailctl init");
-    (cleanup, ports)
+    cleanup
 }
 
 /// One stack at a time within a test binary: its tests never overlap.

@@ -1,0 +1,827 @@
+//! The stack on a simulated internet (`tests/common/internet.rs`): a real
+//! stack published on 203.0.113.1 as on a VPS, its resolver forwarding to
+//! the internet's BIND (a signed private root), its records pushed there
+//! with `mailctl dns push`, and real hosts around it: a foreign provider
+//! whose Postfix judges what it receives (SPF, DKIM, DMARC, SpamAssassin
+//! with network tests), that provider's sending host, a mail client and a
+//! blocklisted attacker. Every connection is real TCP from another network
+//! namespace, so the stack sees real client addresses.
+//!
+//! One stack serves every scenario; each scenario runs on its own (a
+//! failure is reported with its name and the others still run), and the
+//! test fails at the end naming every scenario that failed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::internet::{self, Host, Internet};
+use common::{docker, text, Cleanup};
+
+const HOSTNAME: &str = "mail.example.test";
+const ADMIN: &str = "admin@example.test";
+const ADMIN_PASSWORD: &str = "admin-password-0";
+const FORWARDER: &str = "forwarder@example.test";
+const FORWARDER_PASSWORD: &str = "forwarder-password-0";
+/// How long a message may take to arrive anywhere.
+const DELIVERY: Duration = Duration::from_secs(90);
+
+/// The stack and the internet around it.
+struct World {
+    internet: Internet,
+    project: Cleanup,
+    scratch: PathBuf,
+    /// Distinguishes this run's messages.
+    run: String,
+}
+
+fn mailctl(dir: &Path, args: &[&str]) -> Output {
+    common::mailctl(dir, args)
+}
+
+#[track_caller]
+fn assert_ok(output: &Output, what: &str) {
+    assert!(output.status.success(), "{what}\n{}", text(output));
+}
+
+/// One swaks conversation from a host of the internet.
+struct Swaks {
+    transcript: String,
+}
+
+impl Swaks {
+    fn queue_id(&self) -> Option<String> {
+        self.transcript
+            .lines()
+            .find_map(|line| line.split_once(" Ok: queued as "))
+            .map(|(_, id)| id.trim().to_owned())
+    }
+
+    /// The first reply with `class` (`4` or `5`) as its first digit.
+    fn reply(&self, class: char) -> Option<String> {
+        self.transcript
+            .lines()
+            .find(|line| {
+                (line.starts_with("<-* ") || line.starts_with("<~* "))
+                    && line[4..].starts_with(class)
+            })
+            .map(str::to_owned)
+    }
+}
+
+impl World {
+    fn dir(&self) -> &Path {
+        &self.project.dir
+    }
+
+    fn container(&self, service: &str) -> String {
+        format!("{}-{service}-1", self.project.project)
+    }
+
+    fn token(&self, what: &str) -> String {
+        format!("{what}-{}", self.run)
+    }
+
+    /// `swaks` from `host` to the stack on `port` (465 is implicit TLS,
+    /// the others STARTTLS); `data` is the whole message.
+    fn swaks(&self, host: &Host, port: u16, helo: &str, extra: &[&str], data: &str) -> Swaks {
+        let file = self.scratch.join(format!("message-{}.eml", unique()));
+        std::fs::write(&file, data).unwrap();
+        let tls = if port == 465 { "--tlsc" } else { "--tls" };
+        let output = host.run(
+            "swaks",
+            &[
+                &[
+                    "--server",
+                    &format!("{}:{port}", internet::STACK),
+                    tls,
+                    "--helo",
+                    helo,
+                    "--timeout",
+                    "60",
+                    "--data",
+                    &format!("@{}", file.display()),
+                ][..],
+                extra,
+            ]
+            .concat(),
+        );
+        Swaks {
+            transcript: text(&output),
+        }
+    }
+
+    /// Submission on 587 by `user` from the mail client's host.
+    fn submit(&self, user: &str, secret: &str, to: &str, data: &str) -> Swaks {
+        self.swaks(
+            &self.internet.client,
+            587,
+            "laptop.client.test",
+            &[
+                "--auth",
+                "PLAIN",
+                "--auth-user",
+                user,
+                "--auth-password",
+                secret,
+                "--from",
+                user,
+                "--to",
+                to,
+            ],
+            data,
+        )
+    }
+
+    /// A message from `host` to port 25, envelope from `from`.
+    fn send_to_mx(&self, host: &Host, helo: &str, from: &str, to: &str, data: &str) -> Swaks {
+        self.swaks(host, 25, helo, &["--from", from, "--to", to], data)
+    }
+
+    /// `doveadm` in the imap container.
+    fn doveadm(&self, args: &[&str]) -> String {
+        let output = Command::new("docker")
+            .args(["exec", &self.container("imap"), "doveadm"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_ok(&output, &format!("doveadm {}", args.join(" ")));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The whole text of `user`'s message in `mailbox` whose headers hold
+    /// `marker`, once it has arrived.
+    fn wait_for_mail(&self, user: &str, mailbox: &str, marker: &str) -> Option<String> {
+        let deadline = Instant::now() + DELIVERY;
+        loop {
+            let found = self.doveadm(&[
+                "fetch", "-u", user, "text", "mailbox", mailbox, "text", marker,
+            ]);
+            if !found.trim().is_empty() {
+                return Some(found);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// How many of `user`'s messages anywhere hold `marker`.
+    fn count_mail(&self, user: &str, marker: &str) -> usize {
+        self.doveadm(&["search", "-u", user, "mailbox", "*", "text", marker])
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .count()
+    }
+
+    fn smtp_log(&self) -> String {
+        let output = Command::new("docker")
+            .args(["logs", &self.container("smtp")])
+            .output()
+            .unwrap();
+        text(&output)
+    }
+
+    fn queue(&self) -> String {
+        let output = Command::new("docker")
+            .args(["exec", &self.container("smtp"), "postqueue", "-p"])
+            .output()
+            .unwrap();
+        text(&output)
+    }
+
+    /// The foreign provider's verdict on the message holding `marker`.
+    fn foreign_verdict(&self, marker: &str) -> (serde_json::Value, String) {
+        self.internet
+            .wait_for_foreign_delivery(marker, DELIVERY)
+            .unwrap_or_else(|| {
+                panic!(
+                    "the foreign MX recorded no message `{marker}`\n--- stack queue\n{}\n--- stack smtp log (tail)\n{}\n--- foreign MX log (tail)\n{}",
+                    self.queue(),
+                    tail(&self.smtp_log(), 40),
+                    tail(&self.internet.foreign_log(), 40)
+                )
+            })
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn unique() -> String {
+    format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// An ordinary message: text and HTML alternatives, every header a mail
+/// program writes.
+fn ordinary_message(from: &str, to: &str, subject: &str, message_id: &str) -> String {
+    let date = Command::new("date")
+        .arg("-R")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap();
+    let boundary = format!("b-{}", unique());
+    format!(
+        "Date: {date}\r\n\
+         From: {from}\r\n\
+         To: {to}\r\n\
+         Subject: {subject}\r\n\
+         Message-ID: <{message_id}>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\
+         \r\n\
+         --{boundary}\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 7bit\r\n\
+         \r\n\
+         Hello,\r\n\
+         \r\n\
+         the minutes of Tuesday's meeting are below. We agreed to move the\r\n\
+         garden work to Saturday morning and to order the new bench.\r\n\
+         \r\n\
+         See you then,\r\n\
+         Admin\r\n\
+         \r\n\
+         --{boundary}\r\n\
+         Content-Type: text/html; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 7bit\r\n\
+         \r\n\
+         <html><body><p>Hello,</p><p>the minutes of Tuesday's meeting are below. We agreed to\r\n\
+         move the garden work to Saturday morning and to order the new bench.</p>\r\n\
+         <p>See you then,<br>Admin</p></body></html>\r\n\
+         \r\n\
+         --{boundary}--\r\n"
+    )
+}
+
+/// Signs `message` with the foreign provider's DKIM key (python3-dkim).
+fn foreign_dkim_sign(world: &World, message: &str) -> String {
+    let script = "import sys, dkim\n\
+        key = open(sys.argv[1], 'rb').read()\n\
+        message = sys.stdin.buffer.read()\n\
+        signature = dkim.sign(message, b'harness', b'foreign.test', key, include_headers=[b'from', b'to', b'subject', b'date', b'message-id'])\n\
+        sys.stdout.buffer.write(signature + message)\n";
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(&world.internet.foreign_dkim_key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(message.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_ok(&output, "python3 dkim.sign");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs `body` as the scenario `name`, collecting its failure. With
+/// `MAILCTL_SCENARIO` set, only scenarios whose name contains it run.
+fn scenario(failures: &mut Vec<String>, name: &str, body: impl FnOnce()) {
+    if let Ok(only) = std::env::var("MAILCTL_SCENARIO") {
+        if !name.contains(&only) {
+            eprintln!("--- scenario skipped (MAILCTL_SCENARIO): {name}");
+            return;
+        }
+    }
+    eprintln!("--- scenario: {name}");
+    let started = Instant::now();
+    match std::panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(()) => eprintln!(
+            "--- scenario `{name}` passed in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+                .unwrap_or_default();
+            eprintln!("--- scenario `{name}` FAILED");
+            failures.push(format!("{name}: {}", message.lines().next().unwrap_or("")));
+        }
+    }
+}
+
+/// The stack, initialised as a user on a VPS would: published on its
+/// public address, the resolver pointed at the internet's DNS, its records
+/// pushed there.
+fn start_world() -> World {
+    common::ensure_base_image();
+    let internet = Internet::start(HOSTNAME, &["example.test", "example.org"]);
+    let project = common::init_project(
+        "inet",
+        &[
+            "--hostname",
+            HOSTNAME,
+            "--domain",
+            "example.test",
+            "--domain",
+            "example.org",
+            "--admin",
+            ADMIN,
+            "--admin-password-stdin",
+            "--tls",
+            "self-signed",
+            "--bind",
+            &internet::STACK.to_string(),
+            "--public-address",
+            &internet::STACK.to_string(),
+        ],
+        Some(&format!("{ADMIN_PASSWORD}\n")),
+    );
+    let dir = project.dir.clone();
+    // The resolver asks the internet's DNS and trusts its root.
+    let config_path = dir.join("mailctl.yaml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let config = config.replacen(
+        "network:\n",
+        &format!(
+            "network:\n  dns_forwarders: [\"{}\"]\n  dns_trust_anchors:\n    - \"{}\"\n",
+            internet::DNS,
+            internet.root_anchor
+        ),
+        1,
+    );
+    std::fs::write(&config_path, config).unwrap();
+    let output = common::mailctl_with_input(
+        &dir,
+        &["user", "add", FORWARDER, "--password-stdin"],
+        &format!("{FORWARDER_PASSWORD}\n"),
+    );
+    assert_ok(&output, "user add forwarder");
+    let output = mailctl(
+        &dir,
+        &[
+            "dns",
+            "push",
+            "--server",
+            &internet::DNS.to_string(),
+            "--tsig-key",
+            &internet.tsig_key_file.display().to_string(),
+        ],
+    );
+    assert_ok(&output, "dns push");
+    let output = mailctl(&dir, &["up"]);
+    assert!(
+        output.status.success(),
+        "up\n{}\n--- named\n{}",
+        text(&output),
+        internet.dns_log()
+    );
+    let scratch = internet.dir().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    World {
+        internet,
+        project,
+        scratch,
+        run: unique(),
+    }
+}
+
+#[test]
+fn the_stack_on_a_simulated_internet() {
+    let _serial = common::serial();
+    let started = Instant::now();
+    let mut world = start_world();
+    eprintln!(
+        "internet and stack up in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut failures = Vec::new();
+
+    scenario(
+        &mut failures,
+        "the resolver validates the private root",
+        || resolver_validates(&world),
+    );
+    scenario(
+        &mut failures,
+        "outbound: SPF, both DKIM signatures, DMARC and SpamAssassin at the foreign provider, over DANE",
+        || outbound(&world),
+    );
+    scenario(
+        &mut failures,
+        "inbound: real client address and PTR, authentication results",
+        || inbound(&world),
+    );
+    scenario(
+        &mut failures,
+        "inbound: a forged project From is refused by DMARC",
+        || forged_from(&world),
+    );
+    scenario(
+        &mut failures,
+        "inbound: the blocklisted attacker is refused naming the list",
+        || blocklisted(&world),
+    );
+    scenario(
+        &mut failures,
+        "forwarding keeps SPF and the original DKIM signature at the foreign side",
+        || forwarding(&world),
+    );
+    scenario(
+        &mut failures,
+        "bounces: a DSN for an unknown foreign user, no backscatter into mailboxes",
+        || bounces(&world),
+    );
+    scenario(
+        &mut failures,
+        "DANE: a wrong TLSA keeps the message deferred",
+        || wrong_tlsa(&mut world),
+    );
+
+    eprintln!("whole test {:.1} s", started.elapsed().as_secs_f64());
+    assert!(
+        failures.is_empty(),
+        "{} scenario(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// From the stack, the foreign MX is found by DNSSEC-validated lookups
+/// (MX and TLSA through Unbound, which trusts the internet's signed root)
+/// and verified by DANE: Postfix's own `posttls-finger` in the smtp
+/// container.
+fn resolver_validates(world: &World) {
+    let finger = finger(world);
+    assert!(
+        finger.contains("Matched DANE EE certificate at depth 0: 3 1 1")
+            && finger.contains("Verified TLS connection established to mx.foreign.test"),
+        "posttls-finger from the stack to {}:\n{finger}\n--- named (tail)\n{}",
+        internet::FOREIGN_DOMAIN,
+        tail(&world.internet.dns_log(), 30)
+    );
+}
+
+/// `posttls-finger` from the smtp container to the foreign domain's MX at
+/// the DANE level.
+fn finger(world: &World) -> String {
+    let output = Command::new("docker")
+        .args([
+            "exec",
+            &world.container("smtp"),
+            "posttls-finger",
+            "-t",
+            "20",
+            "-l",
+            "dane",
+            "-c",
+            internet::FOREIGN_DOMAIN,
+        ])
+        .output()
+        .unwrap();
+    text(&output)
+}
+
+fn outbound(world: &World) {
+    let marker = world.token("outbound");
+    let message = ordinary_message(
+        ADMIN,
+        "bob@foreign.test",
+        "Minutes of Tuesday's meeting",
+        &format!("{marker}@example.test"),
+    );
+    let swaks = world.submit(ADMIN, ADMIN_PASSWORD, "bob@foreign.test", &message);
+    assert!(
+        swaks.queue_id().is_some(),
+        "submission on 587 refused\n{}",
+        swaks.transcript
+    );
+    let (verdict, delivered) = world.foreign_verdict(&marker);
+    assert_eq!(
+        verdict["client_address"], "203.0.113.1",
+        "the foreign MX sees the stack's public address\n{verdict:#}"
+    );
+    assert_eq!(verdict["client_name"], HOSTNAME, "{verdict:#}");
+    assert_eq!(verdict["spf"]["result"], "pass", "{verdict:#}");
+    let signatures = verdict["dkim"].as_array().unwrap();
+    let algorithms: Vec<&str> = signatures
+        .iter()
+        .map(|signature| signature["algorithm"].as_str().unwrap())
+        .collect();
+    assert!(
+        algorithms.contains(&"rsa-sha256") && algorithms.contains(&"ed25519-sha256"),
+        "both signatures present\n{verdict:#}"
+    );
+    assert!(
+        signatures
+            .iter()
+            .all(|signature| signature["verified"] == true && signature["domain"] == "example.test"),
+        "every DKIM signature verifies\n{verdict:#}"
+    );
+    assert_eq!(verdict["dmarc"]["result"], "pass", "{verdict:#}");
+    assert_eq!(verdict["dmarc"]["spf_aligned"], true, "{verdict:#}");
+    assert_eq!(verdict["dmarc"]["dkim_aligned"], true, "{verdict:#}");
+    let score = verdict["spamassassin"]["score"].as_f64().unwrap_or(99.0);
+    assert!(
+        score <= 0.0,
+        "SpamAssassin score {score} > 0.0 for an ordinary message\n{verdict:#}"
+    );
+    assert!(
+        delivered.contains("using TLSv1.3") || delivered.contains("using TLSv1.2"),
+        "delivered over TLS\n{delivered}"
+    );
+    let log = world.smtp_log();
+    assert!(
+        log.contains("Verified TLS connection established to mx.foreign.test[203.0.113.25]:25"),
+        "Postfix verified the foreign MX by DANE\n{}",
+        tail(&log, 40)
+    );
+}
+
+fn inbound(world: &World) {
+    let marker = world.token("inbound");
+    let message = ordinary_message(
+        "alice@foreign.test",
+        ADMIN,
+        "Lunch on Friday?",
+        &format!("{marker}@foreign.test"),
+    );
+    let signed = foreign_dkim_sign(world, &message);
+    let swaks = world.send_to_mx(
+        &world.internet.foreign_out,
+        internet::FOREIGN_OUT_NAME,
+        "alice@foreign.test",
+        ADMIN,
+        &signed,
+    );
+    assert!(
+        swaks.queue_id().is_some(),
+        "port 25 refused a good message\n{}",
+        swaks.transcript
+    );
+    assert!(
+        swaks.transcript.contains("STARTTLS"),
+        "{}",
+        swaks.transcript
+    );
+    let delivered = world
+        .wait_for_mail(ADMIN, "INBOX", &marker)
+        .unwrap_or_else(|| panic!("not in the INBOX\n{}", tail(&world.smtp_log(), 40)));
+    assert!(
+        delivered.contains("from out.foreign.test (out.foreign.test [203.0.113.26])"),
+        "the Received header shows the sending host's real address and PTR name\n{delivered}"
+    );
+    let results: String = delivered
+        .lines()
+        .skip_while(|line| !line.starts_with("Authentication-Results:"))
+        .take_while(|line| {
+            line.starts_with("Authentication-Results:") || line.starts_with(char::is_whitespace)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    for result in ["dkim=pass", "spf=pass", "dmarc=pass"] {
+        assert!(
+            results.contains(result),
+            "{result} in\n{results}\n---\n{delivered}"
+        );
+    }
+    let log = world.smtp_log();
+    assert!(
+        log.contains("connect from out.foreign.test[203.0.113.26]"),
+        "Postfix logs the real client\n{}",
+        tail(&log, 40)
+    );
+}
+
+fn forged_from(world: &World) {
+    let marker = world.token("forged");
+    // From a project domain, sent by a host that the domain's SPF does not
+    // list (the foreign provider's), without a DKIM signature: DMARC fails
+    // and the domain's published policy decides.
+    let message = ordinary_message(
+        ADMIN,
+        ADMIN,
+        "Your mailbox is full",
+        &format!("{marker}@example.test"),
+    );
+    let policy = world.internet.dig("_dmarc.example.test", "TXT").join(" ");
+    let swaks = world.send_to_mx(
+        &world.internet.foreign_out,
+        internet::FOREIGN_OUT_NAME,
+        ADMIN,
+        ADMIN,
+        &message,
+    );
+    if policy.contains("p=reject") {
+        assert!(
+            swaks.reply('5').is_some() && swaks.queue_id().is_none(),
+            "p=reject: refused\n{}",
+            swaks.transcript
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(world.count_mail(ADMIN, &marker), 0);
+    } else {
+        assert!(policy.contains("p=quarantine"), "{policy}");
+        assert!(
+            swaks.queue_id().is_some(),
+            "p=quarantine: accepted into Junk\n{}",
+            swaks.transcript
+        );
+        let junk = world.wait_for_mail(ADMIN, "Junk", &marker);
+        assert!(
+            junk.is_some(),
+            "p=quarantine: the forged message is in Junk\n{}",
+            tail(&world.smtp_log(), 40)
+        );
+        assert!(
+            world
+                .doveadm(&["search", "-u", ADMIN, "mailbox", "INBOX", "text", &marker])
+                .trim()
+                .is_empty(),
+            "not in the INBOX"
+        );
+    }
+}
+
+fn blocklisted(world: &World) {
+    let marker = world.token("attacker");
+    let message = ordinary_message(
+        "someone@attacker.invalid",
+        ADMIN,
+        "Cheap watches",
+        &format!("{marker}@attacker.invalid"),
+    );
+    let swaks = world.send_to_mx(
+        &world.internet.attacker,
+        "mail.attacker.invalid",
+        "someone@attacker.invalid",
+        ADMIN,
+        &message,
+    );
+    let refusal = swaks
+        .reply('5')
+        .unwrap_or_else(|| panic!("no 5xx for the listed client\n{}", swaks.transcript));
+    assert!(
+        refusal.contains(internet::BLOCKLIST) && refusal.contains("203.0.113.66"),
+        "the refusal names the list and the address: {refusal}"
+    );
+    assert!(swaks.queue_id().is_none(), "{}", swaks.transcript);
+    assert_eq!(world.count_mail(ADMIN, &marker), 0);
+}
+
+fn forwarding(world: &World) {
+    let output = mailctl(
+        world.dir(),
+        &["user", "forward", FORWARDER, "--to", "carol@foreign.test"],
+    );
+    assert_ok(&output, "user forward");
+    let marker = world.token("forward");
+    let message = ordinary_message(
+        "alice@foreign.test",
+        FORWARDER,
+        "Photos from the trip",
+        &format!("{marker}@foreign.test"),
+    );
+    let signed = foreign_dkim_sign(world, &message);
+    let swaks = world.send_to_mx(
+        &world.internet.foreign_out,
+        internet::FOREIGN_OUT_NAME,
+        "alice@foreign.test",
+        FORWARDER,
+        &signed,
+    );
+    assert!(swaks.queue_id().is_some(), "{}", swaks.transcript);
+    let (verdict, _) = world.foreign_verdict(&marker);
+    assert_eq!(verdict["recipient"], "carol@foreign.test", "{verdict:#}");
+    assert_eq!(verdict["client_address"], "203.0.113.1", "{verdict:#}");
+    assert_eq!(
+        verdict["spf"]["result"], "pass",
+        "the envelope sender is rewritten to a project address\n{verdict:#}"
+    );
+    assert!(
+        verdict["sender"]
+            .as_str()
+            .unwrap()
+            .ends_with("@example.test"),
+        "{verdict:#}"
+    );
+    let original = verdict["dkim"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|signature| signature["domain"] == "foreign.test")
+        .unwrap_or_else(|| panic!("the original signature is kept\n{verdict:#}"));
+    assert_eq!(original["verified"], true, "{verdict:#}");
+    assert_eq!(verdict["dmarc"]["result"], "pass", "{verdict:#}");
+}
+
+fn bounces(world: &World) {
+    let marker = world.token("bounce");
+    let message = ordinary_message(
+        ADMIN,
+        "nobody@foreign.test",
+        "Are you there?",
+        &format!("{marker}@example.test"),
+    );
+    let swaks = world.submit(ADMIN, ADMIN_PASSWORD, "nobody@foreign.test", &message);
+    assert!(swaks.queue_id().is_some(), "{}", swaks.transcript);
+    let dsn = world
+        .wait_for_mail(ADMIN, "INBOX", &marker)
+        .filter(|found| found.contains("Undelivered Mail Returned to Sender"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no DSN for the unknown foreign user\n{}",
+                tail(&world.smtp_log(), 40)
+            )
+        });
+    assert!(dsn.contains("nobody@foreign.test"), "{dsn}");
+
+    // Backscatter: a bounce for a message the stack never sent.
+    let fake = world.token("backscatter");
+    let bounce = format!(
+        "From: MAILER-DAEMON@foreign.test\r\nTo: {ADMIN}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <{fake}@foreign.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.foreign.test\r\n\r\nFinal-Recipient: rfc822; someone@foreign.test\r\nAction: failed\r\nStatus: 5.1.1\r\n--r\r\nContent-Type: message/rfc822\r\n\r\nFrom: {ADMIN}\r\nTo: someone@foreign.test\r\nSubject: cheap pills\r\nMessage-ID: <never-sent-{fake}@example.test>\r\n\r\nbuy now\r\n--r--\r\n"
+    );
+    let swaks = world.send_to_mx(
+        &world.internet.foreign_out,
+        internet::FOREIGN_OUT_NAME,
+        "<>",
+        ADMIN,
+        &bounce,
+    );
+    if swaks.queue_id().is_some() {
+        std::thread::sleep(Duration::from_secs(10));
+        assert!(
+            world
+                .doveadm(&["search", "-u", ADMIN, "mailbox", "INBOX", "text", &fake])
+                .trim()
+                .is_empty(),
+            "a bounce for a never-sent message reached the INBOX"
+        );
+    }
+}
+
+fn wrong_tlsa(world: &mut World) {
+    world
+        .internet
+        .set_foreign_tlsa("0000000000000000000000000000000000000000000000000000000000000000");
+    // The resolver and Postfix keep the right record for its TTL.
+    std::thread::sleep(Duration::from_secs(internet::TLSA_TTL + 1));
+    let marker = world.token("dane");
+    let message = ordinary_message(
+        ADMIN,
+        "bob@foreign.test",
+        "Budget for next year",
+        &format!("{marker}@example.test"),
+    );
+    let swaks = world.submit(ADMIN, ADMIN_PASSWORD, "bob@foreign.test", &message);
+    let queue_id = swaks
+        .queue_id()
+        .unwrap_or_else(|| panic!("{}", swaks.transcript));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = world.smtp_log();
+        let deferred = log
+            .lines()
+            .any(|line| line.contains(&queue_id) && line.contains("status=deferred"));
+        if deferred {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the message was not deferred\n{}\n--- TLSA now served: {:?}\n--- posttls-finger\n{}",
+            tail(&log, 40),
+            world.internet.dig("_25._tcp.mx.foreign.test", "TLSA"),
+            finger(world)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        world
+            .internet
+            .foreign_deliveries()
+            .iter()
+            .all(|(_, message)| !message.contains(&marker)),
+        "sent despite the wrong TLSA"
+    );
+    assert!(world.queue().contains(&queue_id), "{}", world.queue());
+    let _ = docker(&[
+        "exec",
+        &world.container("smtp"),
+        "postsuper",
+        "-d",
+        &queue_id,
+    ]);
+}
