@@ -27,6 +27,8 @@ const ADMIN: &str = "admin@example.test";
 const ADMIN_PASSWORD: &str = "admin-password-0";
 const FORWARDER: &str = "forwarder@example.test";
 const FORWARDER_PASSWORD: &str = "forwarder-password-0";
+/// How long greylisting makes a new sender wait (a test override).
+const GREYLIST_DELAY: Duration = Duration::from_secs(10);
 /// How long a message may take to arrive anywhere.
 const DELIVERY: Duration = Duration::from_secs(90);
 
@@ -154,8 +156,8 @@ impl World {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
-    /// The whole text of `user`'s message in `mailbox` whose headers hold
-    /// `marker`, once it has arrived.
+    /// The whole text of `user`'s message in `mailbox` (`*` for any) that
+    /// holds `marker`, once it has arrived.
     fn wait_for_mail(&self, user: &str, mailbox: &str, marker: &str) -> Option<String> {
         let deadline = Instant::now() + DELIVERY;
         loop {
@@ -181,8 +183,12 @@ impl World {
     }
 
     fn smtp_log(&self) -> String {
+        self.log("smtp")
+    }
+
+    fn log(&self, service: &str) -> String {
         let output = Command::new("docker")
-            .args(["logs", &self.container("smtp")])
+            .args(["logs", &self.container(service)])
             .output()
             .unwrap();
         text(&output)
@@ -364,6 +370,16 @@ fn start_world() -> World {
         1,
     );
     std::fs::write(&config_path, config).unwrap();
+    // Greylisting accepts a retry after 5 minutes by default; a user's own
+    // Rspamd setting (overrides/antispam/override.d/) shortens the wait so
+    // the retry fits in the test.
+    let greylist = dir.join("overrides/antispam/override.d/greylist.conf");
+    std::fs::create_dir_all(greylist.parent().unwrap()).unwrap();
+    std::fs::write(
+        &greylist,
+        format!("timeout = {}s;\n", GREYLIST_DELAY.as_secs()),
+    )
+    .unwrap();
     let output = common::mailctl_with_input(
         &dir,
         &["user", "add", FORWARDER, "--password-stdin"],
@@ -437,6 +453,11 @@ fn the_stack_on_a_simulated_internet() {
     );
     scenario(
         &mut failures,
+        "inbound: greylisting defers a suspicious stranger once and takes its retry",
+        || greylisting(&world),
+    );
+    scenario(
+        &mut failures,
         "forwarding keeps SPF and the original DKIM signature at the foreign side",
         || forwarding(&world),
     );
@@ -444,6 +465,11 @@ fn the_stack_on_a_simulated_internet() {
         &mut failures,
         "bounces: a DSN for an unknown foreign user, no backscatter into mailboxes",
         || bounces(&world),
+    );
+    scenario(
+        &mut failures,
+        "doctor from the internet: clean but for what needs the real internet",
+        || doctor(&world),
     );
     scenario(
         &mut failures,
@@ -682,6 +708,51 @@ fn blocklisted(world: &World) {
     assert_eq!(world.count_mail(ADMIN, &marker), 0);
 }
 
+fn greylisting(world: &World) {
+    let marker = world.token("greylist");
+    // A stranger: the mail client's host (no PTR), a HELO name that does
+    // not resolve, a sender domain that does not exist, no DKIM, a bare
+    // message without Date or Message-ID.
+    let message = format!(
+        "From: seller@stranger.test\r\nTo: {ADMIN}\r\nSubject: Offer {marker}\r\n\r\nWe have an offer for you. Reply soon.\r\n"
+    );
+    let send = || {
+        world.send_to_mx(
+            &world.internet.client,
+            "desktop-7.lan",
+            "seller@stranger.test",
+            ADMIN,
+            &message,
+        )
+    };
+    let first = send();
+    let deferral = first.reply('4').unwrap_or_else(|| {
+        panic!(
+            "the first attempt is deferred\n{}\n--- antispam log (tail)\n{}",
+            first.transcript,
+            tail(&world.log("antispam"), 20)
+        )
+    });
+    assert!(first.queue_id().is_none(), "{}", first.transcript);
+    assert!(
+        deferral.to_ascii_lowercase().contains("greylist") || deferral.contains("Try again later"),
+        "{deferral}"
+    );
+    std::thread::sleep(GREYLIST_DELAY + Duration::from_secs(2));
+    let retry = send();
+    assert!(
+        retry.queue_id().is_some(),
+        "the retry after the greylisting delay is accepted\n{}\n--- antispam log (tail)\n{}",
+        retry.transcript,
+        tail(&world.log("antispam"), 20)
+    );
+    eprintln!("    deferred with `{deferral}`, the retry accepted");
+    assert!(
+        world.wait_for_mail(ADMIN, "*", &marker).is_some(),
+        "the retried message arrived"
+    );
+}
+
 fn forwarding(world: &World) {
     let output = mailctl(
         world.dir(),
@@ -769,6 +840,68 @@ fn bounces(world: &World) {
                 .trim()
                 .is_empty(),
             "a bounce for a never-sent message reached the INBOX"
+        );
+    }
+}
+
+fn doctor(world: &World) {
+    let resolver = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &world.container("resolver"),
+    ]);
+    let output = mailctl(
+        world.dir(),
+        &["--json", "doctor", "--resolver", resolver.trim()],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("doctor --json: {error}\n{}", text(&output)));
+    let findings = report["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report:#}"));
+    let status = |check: &str| -> Vec<String> {
+        findings
+            .iter()
+            .filter(|finding| finding["check"] == check)
+            .map(|finding| finding["status"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    // What a correctly published domain on a working server must show.
+    for check in [
+        "dns.address",
+        "dns.ptr",
+        "dns.mx",
+        "dns.spf",
+        "dns.dkim",
+        "dns.dmarc",
+        "dns.mta-sts",
+        "dns.mta-sts-policy",
+        "reputation.address",
+        "security.relay",
+        "security.auth-before-tls",
+    ] {
+        let found = status(check);
+        assert!(
+            !found.is_empty() && found.iter().all(|status| status == "ok"),
+            "`{check}` is {found:?}\n{}",
+            text(&output)
+        );
+    }
+    // Nothing is wrong but what needs the real internet.
+    for finding in findings {
+        let level = finding["status"].as_str().unwrap_or("");
+        if level != "warning" && level != "error" {
+            continue;
+        }
+        assert!(
+            finding["check"] == "network.outbound-25"
+                && level == "warning"
+                && finding["summary"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("needs the real internet"),
+            "unexpected {level}: {finding:#}"
         );
     }
 }

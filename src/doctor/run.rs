@@ -398,10 +398,16 @@ async fn outbound(context: Arc<Context>) -> Vec<Finding> {
     let target = context.config.doctor.outbound_smtp.clone();
     let result = match tokio::net::lookup_host(target.as_str()).await {
         Ok(mut addresses) => match addresses.next() {
-            Some(address) => probe::greeting(address).await,
-            None => Err(format!("`{target}` has no address")),
+            Some(address) => probe::greeting(address)
+                .await
+                .map_err(smtp::OutboundProblem::Unreachable),
+            None => Err(smtp::OutboundProblem::Unresolved(format!(
+                "`{target}` has no address"
+            ))),
         },
-        Err(error) => Err(format!("cannot resolve `{target}`: {error}")),
+        Err(error) => Err(smtp::OutboundProblem::Unresolved(format!(
+            "cannot resolve `{target}`: {error}"
+        ))),
     };
     vec![smtp::outbound(&target, &result)]
 }

@@ -86,13 +86,31 @@ pub fn auth_before_tls(subject: &str, ehlo: &Reply) -> Finding {
     }
 }
 
+/// Why the outbound port 25 test got no greeting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboundProblem {
+    /// The test server's name does not resolve here: nothing was tried.
+    Unresolved(String),
+    /// Resolved, but the connection or greeting failed.
+    Unreachable(String),
+}
+
 /// Outbound port 25: the provider must let the server reach other MXs.
-pub fn outbound(target: &str, result: &Result<Reply, String>) -> Finding {
+pub fn outbound(target: &str, result: &Result<Reply, OutboundProblem>) -> Finding {
     let check = "network.outbound-25";
     match result {
         Ok(reply) if reply.code == 220 => Finding::ok(check, target, "outbound connections to port 25 work").found(reply.text()),
         Ok(reply) => Finding::new(check, target, Status::Warning, "connected, but the greeting is not 220").found(reply.text()),
-        Err(error) => Finding::new(check, target, Status::Error, format!("cannot reach port 25 outside: {error}"))
+        Err(OutboundProblem::Unresolved(error)) => Finding::new(
+            check,
+            target,
+            Status::Warning,
+            "cannot test outbound port 25: the test server's name does not resolve from this machine, so the check needs the real internet",
+        )
+        .found(error.clone())
+        .expected("the name of a mail server on the internet resolves")
+        .fix("on a server on the internet, check its resolver (/etc/resolv.conf); on a closed network, set `doctor.outbound_smtp` to a mail server this machine can reach"),
+        Err(OutboundProblem::Unreachable(error)) => Finding::new(check, target, Status::Error, format!("cannot reach port 25 outside: {error}"))
             .expected("a 220 greeting")
             .fix("many providers block outbound port 25: ask them to unblock it, or relay outgoing mail through a smarthost on port 587"),
     }
@@ -120,6 +138,33 @@ mod tests {
             Some((220, false, "mail ESMTP".into()))
         );
         assert_eq!(parse_line("xx"), None);
+    }
+
+    #[test]
+    fn outbound_verdicts() {
+        let target = "gmail-smtp-in.l.google.com:25";
+        assert_eq!(
+            outbound(target, &Ok(reply(220, &["mx.google.com ESMTP"]))).status,
+            Status::Ok
+        );
+        let blocked = outbound(
+            target,
+            &Err(OutboundProblem::Unreachable("timed out".to_owned())),
+        );
+        assert_eq!(blocked.status, Status::Error);
+        assert!(blocked.fix.unwrap().contains("smarthost"));
+        let closed = outbound(
+            target,
+            &Err(OutboundProblem::Unresolved(
+                "Name or service not known".to_owned(),
+            )),
+        );
+        assert_eq!(closed.status, Status::Warning);
+        assert!(
+            closed.summary.contains("needs the real internet"),
+            "{closed:?}"
+        );
+        assert!(closed.fix.unwrap().contains("doctor.outbound_smtp"));
     }
 
     #[test]
