@@ -335,41 +335,8 @@ fn scenario(failures: &mut Vec<String>, name: &str, body: impl FnOnce()) {
 fn start_world() -> World {
     common::ensure_base_image();
     let internet = Internet::start(HOSTNAME, &["example.test", "example.org"]);
-    let project = common::init_project(
-        "inet",
-        &[
-            "--hostname",
-            HOSTNAME,
-            "--domain",
-            "example.test",
-            "--domain",
-            "example.org",
-            "--admin",
-            ADMIN,
-            "--admin-password-stdin",
-            "--tls",
-            "self-signed",
-            "--bind",
-            &internet::STACK.to_string(),
-            "--public-address",
-            &internet::STACK.to_string(),
-        ],
-        Some(&format!("{ADMIN_PASSWORD}\n")),
-    );
+    let project = internet.new_project("inet", HOSTNAME, ADMIN, ADMIN_PASSWORD);
     let dir = project.dir.clone();
-    // The resolver asks the internet's DNS and trusts its root.
-    let config_path = dir.join("mailctl.yaml");
-    let config = std::fs::read_to_string(&config_path).unwrap();
-    let config = config.replacen(
-        "network:\n",
-        &format!(
-            "network:\n  dns_forwarders: [\"{}\"]\n  dns_trust_anchors:\n    - \"{}\"\n",
-            internet::DNS,
-            internet.root_anchor
-        ),
-        1,
-    );
-    std::fs::write(&config_path, config).unwrap();
     // Greylisting accepts a retry after 5 minutes by default; a user's own
     // Rspamd setting (overrides/antispam/override.d/) shortens the wait so
     // the retry fits in the test.
@@ -386,18 +353,7 @@ fn start_world() -> World {
         &format!("{FORWARDER_PASSWORD}\n"),
     );
     assert_ok(&output, "user add forwarder");
-    let output = mailctl(
-        &dir,
-        &[
-            "dns",
-            "push",
-            "--server",
-            &internet::DNS.to_string(),
-            "--tsig-key",
-            &internet.tsig_key_file.display().to_string(),
-        ],
-    );
-    assert_ok(&output, "dns push");
+    internet.publish(&dir);
     let output = mailctl(&dir, &["up"]);
     assert!(
         output.status.success(),

@@ -271,6 +271,68 @@ impl Internet {
         self.directory.path()
     }
 
+    /// A project set up as on a VPS on this internet (`mailctl init` with
+    /// the domains given to [`Internet::start`]): published on [`STACK`],
+    /// which is also its public address; its resolver forwards to [`DNS`]
+    /// and trusts the internet's root. Not started: add users or overrides,
+    /// then [`Internet::publish`] and `mailctl up`.
+    pub fn new_project(
+        &self,
+        prefix: &str,
+        hostname: &str,
+        admin: &str,
+        admin_password: &str,
+    ) -> super::Cleanup {
+        let mut args = vec!["--hostname", hostname];
+        for zone in &self.zones {
+            if zone.dynamic && !zone.origin.ends_with(".arpa") {
+                args.extend(["--domain", zone.origin.as_str()]);
+            }
+        }
+        let stack = STACK.to_string();
+        args.extend([
+            "--admin",
+            admin,
+            "--admin-password-stdin",
+            "--tls",
+            "self-signed",
+            "--bind",
+            &stack,
+            "--public-address",
+            &stack,
+        ]);
+        let project = super::init_project(prefix, &args, Some(&format!("{admin_password}\n")));
+        let config_path = project.dir.join("mailctl.yaml");
+        let config = std::fs::read_to_string(&config_path).unwrap();
+        let config = config.replacen(
+            "network:\n",
+            &format!(
+                "network:\n  dns_forwarders: [\"{DNS}\"]\n  dns_trust_anchors:\n    - \"{}\"\n",
+                self.root_anchor
+            ),
+            1,
+        );
+        std::fs::write(&config_path, config).unwrap();
+        project
+    }
+
+    /// Publishes the project's records in the internet's DNS with
+    /// `mailctl dns push` (RFC 2136, TSIG).
+    pub fn publish(&self, project: &Path) {
+        let output = super::mailctl(
+            project,
+            &[
+                "dns",
+                "push",
+                "--server",
+                &DNS.to_string(),
+                "--tsig-key",
+                &self.tsig_key_file.display().to_string(),
+            ],
+        );
+        assert!(output.status.success(), "dns push\n{}", text(&output));
+    }
+
     fn build_network(&mut self) {
         must("ip", &["link", "add", BRIDGE, "type", "bridge"]);
         must(
