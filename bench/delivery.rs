@@ -101,6 +101,22 @@ fn round(internet: &Internet, imap: &str, marker: &str, total: usize, connection
     }
 }
 
+/// Rspamd's logged scan times (`time: N ms real`), sorted.
+fn scan_times(container: &str) -> Vec<f64> {
+    let output = Command::new("docker")
+        .args(["logs", container])
+        .output()
+        .unwrap();
+    let mut times: Vec<f64> = text(&output)
+        .lines()
+        .filter_map(|line| line.split("time: ").nth(1))
+        .filter_map(|rest| rest.split("ms real").next())
+        .filter_map(|number| number.trim().parse().ok())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times
+}
+
 fn main() {
     let total = setting("N", 2000);
     let connections = setting("CONNECTIONS", 8);
@@ -126,14 +142,21 @@ fn main() {
     round(&internet, &imap, "warmup-filtered", 40, connections);
     eprintln!("filtered: Postfix → Rspamd milter → Dovecot LMTP, {total} messages on {connections} connections");
     let filtered = round(&internet, &imap, "run-filtered", total, connections);
+    let scans = scan_times(&format!("{}-antispam-1", project.project));
 
     let overrides = dir.join("overrides/smtp");
     std::fs::create_dir_all(&overrides).unwrap();
     std::fs::write(overrides.join("main.cf"), "smtpd_milters =\n").unwrap();
     let output = common::mailctl(&dir, &["up"]);
-    assert!(output.status.success(), "up (milter off)\n{}", text(&output));
+    assert!(
+        output.status.success(),
+        "up (milter off)\n{}",
+        text(&output)
+    );
     round(&internet, &imap, "warmup-bare", 40, connections);
-    eprintln!("bare: Postfix → Dovecot LMTP (milter off), {total} messages on {connections} connections");
+    eprintln!(
+        "bare: Postfix → Dovecot LMTP (milter off), {total} messages on {connections} connections"
+    );
     let bare = round(&internet, &imap, "run-bare", total, connections);
 
     let queue = Command::new("docker")
@@ -142,13 +165,25 @@ fn main() {
         .unwrap();
     let rate = |round: &Round| total as f64 / round.delivered_seconds;
     println!("delivery benchmark: {total} messages over port 25 with STARTTLS, {connections} connections, from a host of the simulated internet");
-    for (name, result) in [("filtered (Rspamd)", &filtered), ("bare (no milter)", &bare)] {
+    for (name, result) in [
+        ("filtered (Rspamd)", &filtered),
+        ("bare (no milter)", &bare),
+    ] {
         println!(
             "  {name:<18} all accepted in {:>6.1} s, all in mailboxes in {:>6.1} s: {:>6.1} msgs/s, delivered {} of {total}",
             result.accepted_seconds,
             result.delivered_seconds,
             rate(result),
             result.delivered
+        );
+    }
+    if !scans.is_empty() {
+        let percentile = |share: f64| scans[((scans.len() - 1) as f64 * share) as usize];
+        println!(
+            "  Rspamd's own scan time per message: median {:.1} ms, 90th percentile {:.1} ms ({} scans)",
+            percentile(0.5),
+            percentile(0.9),
+            scans.len()
         );
     }
     let ratio = filtered.delivered_seconds / bare.delivered_seconds;

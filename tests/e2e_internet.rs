@@ -414,6 +414,11 @@ fn the_stack_on_a_simulated_internet() {
     );
     scenario(
         &mut failures,
+        "inbound: a real client's connection rate is limited",
+        || connection_rate(&world),
+    );
+    scenario(
+        &mut failures,
         "forwarding keeps SPF and the original DKIM signature at the foreign side",
         || forwarding(&world),
     );
@@ -433,6 +438,30 @@ fn the_stack_on_a_simulated_internet() {
         || wrong_tlsa(&mut world),
     );
 
+    drop(world);
+    // Nothing of the internet is left, even where a scenario failed.
+    let namespaces = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(!namespaces.contains("mcti-"), "left over: {namespaces}");
+    let links = Command::new("ip")
+        .args(["link", "show", "mcti0"])
+        .output()
+        .unwrap();
+    assert!(!links.status.success(), "the bridge is left over");
+    let rules = Command::new("iptables")
+        .args(["-S", "FORWARD"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&rules.stdout).contains("mailctl-test-internet"),
+        "the firewall rule is left over"
+    );
     eprintln!("whole test {:.1} s", started.elapsed().as_secs_f64());
     assert!(
         failures.is_empty(),
@@ -517,6 +546,10 @@ fn outbound(world: &World) {
     assert_eq!(verdict["dmarc"]["spf_aligned"], true, "{verdict:#}");
     assert_eq!(verdict["dmarc"]["dkim_aligned"], true, "{verdict:#}");
     let score = verdict["spamassassin"]["score"].as_f64().unwrap_or(99.0);
+    eprintln!(
+        "    SpamAssassin at the foreign provider: {score} ({})",
+        verdict["spamassassin"]["rules"]
+    );
     assert!(
         score <= 0.0,
         "SpamAssassin score {score} > 0.0 for an ordinary message\n{verdict:#}"
@@ -706,6 +739,44 @@ fn greylisting(world: &World) {
     assert!(
         world.wait_for_mail(ADMIN, "*", &marker).is_some(),
         "the retried message arrived"
+    );
+}
+
+/// `limits.connections_per_minute_per_client` (60) applies to each real
+/// client address: the attacker's host opens 70 connections in a row (a
+/// bounded loop) and the last ones are turned away with 421.
+fn connection_rate(world: &World) {
+    let script = "import socket, sys\n\
+        codes = []\n\
+        for _ in range(70):\n\
+        \x20   connection = socket.create_connection((sys.argv[1], 25), timeout=20)\n\
+        \x20   codes.append(connection.recv(512)[:3].decode())\n\
+        \x20   connection.sendall(b'QUIT\\r\\n')\n\
+        \x20   connection.close()\n\
+        print(' '.join(codes))\n";
+    let output = world.internet.attacker.run(
+        "/usr/bin/python3",
+        &["-c", script, &internet::STACK.to_string()],
+    );
+    assert_ok(&output, "70 connections from the attacker's host");
+    let codes: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(codes.len(), 70, "{codes:?}");
+    let accepted = codes.iter().filter(|code| *code == "220").count();
+    let limited = codes.iter().filter(|code| *code == "421").count();
+    assert!(
+        (50..=60).contains(&accepted) && accepted + limited == 70 && limited >= 10,
+        "about 60 greetings, then 421: {codes:?}\n{}",
+        tail(&world.smtp_log(), 10)
+    );
+    assert!(
+        world
+            .smtp_log()
+            .contains("Connection rate limit exceeded: 61 from unknown[203.0.113.66]"),
+        "{}",
+        tail(&world.smtp_log(), 10)
     );
 }
 
