@@ -155,12 +155,23 @@ pub struct PathsContext {
     pub dkim: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct RspamdContext {
     /// The controller password, hashed as `rspamadm pw` does.
     pub controller_password_hash: String,
     /// The same in plain text, for Dovecot's Junk training (a 0600 file).
     pub controller_password: String,
+}
+
+/// Never prints the password, not even in a debug dump of the context.
+impl std::fmt::Debug for RspamdContext {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RspamdContext")
+            .field("controller_password_hash", &self.controller_password_hash)
+            .field("controller_password", &"<redacted>")
+            .finish()
+    }
 }
 
 pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
@@ -371,4 +382,20 @@ fn sender_logins(config: &Config) -> Vec<SenderLogin> {
             logins: logins.into_iter().collect(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_controller_password() {
+        let context = RspamdContext {
+            controller_password_hash: "$2$hash".to_owned(),
+            controller_password: "plain-secret-value".to_owned(),
+        };
+        let shown = format!("{context:?}");
+        assert!(!shown.contains("plain-secret-value"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
 }
