@@ -32,7 +32,7 @@ import socket
 socks=[socket.socket() for _ in range(8)]
 for s in socks: s.bind(("127.0.0.1",0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))')
-USED=$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}' $(docker network ls -q) 2>/dev/null || true)
+USED=$(docker network ls -q | xargs docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}' 2>/dev/null || true)
 SUBNET=""
 for i in $(seq 20 219); do
   candidate="10.214.$i.0/24"

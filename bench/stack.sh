@@ -97,7 +97,7 @@ for name in "${PORT_NAMES[@]}"; do
     port=$((port + 1))
 done
 
-used_subnets=" $(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}' $(docker network ls -q) | tr '\n' ' ') "
+used_subnets=" $(docker network ls -q | xargs docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}' | tr '\n' ' ') "
 SUBNET=
 start=$(($$ % 200))
 for offset in $(seq 0 199); do
@@ -185,7 +185,7 @@ for round in $(seq 1 "$ROUNDS"); do
     log "round $round: docker-compose up  $(secs "$ms")"
     if ((round == 1)); then
         before=$(container_ids)
-        for i in $(seq 1 "$NOCHANGE"); do
+        for _ in $(seq 1 "$NOCHANGE"); do
             t0=$(now_ms)
             compose up -d >>"$LOG" 2>&1
             C_NOOP+=($(($(now_ms) - t0)))
@@ -205,7 +205,7 @@ done
 
 M_NOOP=()
 before=$(container_ids)
-for i in $(seq 1 "$NOCHANGE"); do
+for _ in $(seq 1 "$NOCHANGE"); do
     t0=$(now_ms)
     out=$(mailctl up 2>&1)
     M_NOOP+=($(($(now_ms) - t0)))

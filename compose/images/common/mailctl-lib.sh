@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by the mailctl-sync scripts of every mailctl image.
 #
 # The runtime contract: the generated configuration of a service is
