@@ -13,11 +13,15 @@ fn render_example(name: &str) -> Vec<(String, String)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(name);
-    let config = mailctl::config::load_file(&path).unwrap();
+    render_config(&mailctl::config::load_file(&path).unwrap())
+}
+
+/// Every file `render` produces for `config`, as (path, text).
+fn render_config(config: &mailctl::config::Config) -> Vec<(String, String)> {
     let secrets = Secrets::fixed_for_tests();
     let overrides = Overrides::new();
     let rendered = render(&RenderInput {
-        config: &config,
+        config,
         secrets: &secrets,
         root: Path::new("/srv/mailctl"),
         overrides: &overrides,
@@ -78,22 +82,9 @@ fn resolver_with_forwarders_and_a_private_root() {
         ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D"
             .to_owned(),
     ];
-    let secrets = Secrets::fixed_for_tests();
-    let overrides = Overrides::new();
-    let rendered = render(&RenderInput {
-        config: &config,
-        secrets: &secrets,
-        root: Path::new("/srv/mailctl"),
-        overrides: &overrides,
-    })
-    .unwrap();
-    let unbound = rendered
-        .files
-        .iter()
-        .find(|file| file.path == Path::new("config/resolver/unbound.conf"))
+    let (_, unbound) = render_config(&config)
+        .into_iter()
+        .find(|(path, _)| path == "config/resolver/unbound.conf")
         .unwrap();
-    insta::assert_snapshot!(
-        "private-dns__config_resolver_unbound_conf",
-        String::from_utf8(unbound.contents.clone()).unwrap()
-    );
+    insta::assert_snapshot!("private-dns__config_resolver_unbound_conf", unbound);
 }
