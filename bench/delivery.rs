@@ -101,20 +101,46 @@ fn round(internet: &Internet, imap: &str, marker: &str, total: usize, connection
     }
 }
 
-/// Rspamd's logged scan times (`time: N ms real`), sorted.
-fn scan_times(container: &str) -> Vec<f64> {
-    let output = Command::new("docker")
-        .args(["logs", container])
-        .output()
-        .unwrap();
-    let mut times: Vec<f64> = text(&output)
-        .lines()
-        .filter_map(|line| line.split("time: ").nth(1))
-        .filter_map(|rest| rest.split("ms real").next())
-        .filter_map(|number| number.trim().parse().ok())
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times
+/// CPU seconds each service's container has used so far (cgroup v1
+/// `cpuacct.usage`, or v2 `cpu.stat`), by service name.
+fn cpu_seconds(project: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut usage = std::collections::BTreeMap::new();
+    for service in ["smtp", "antispam", "imap", "redis", "resolver", "web"] {
+        let name = format!("{project}-{service}-1");
+        let id = common::docker(&["inspect", "-f", "{{.Id}}", &name]);
+        let id = id.trim();
+        let v1 = format!("/sys/fs/cgroup/cpuacct/docker/{id}/cpuacct.usage");
+        let v2 = format!("/sys/fs/cgroup/system.slice/docker-{id}.scope/cpu.stat");
+        let seconds = if let Ok(nanos) = std::fs::read_to_string(&v1) {
+            nanos.trim().parse::<f64>().unwrap_or(0.0) / 1e9
+        } else if let Ok(stat) = std::fs::read_to_string(&v2) {
+            stat.lines()
+                .find_map(|line| line.strip_prefix("usage_usec "))
+                .and_then(|micros| micros.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+                / 1e6
+        } else {
+            continue;
+        };
+        usage.insert(service.to_owned(), seconds);
+    }
+    usage
+}
+
+/// CPU milliseconds per message each service spent between two readings.
+fn per_message(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+    total: usize,
+) -> String {
+    after
+        .iter()
+        .map(|(service, seconds)| {
+            let spent = seconds - before.get(service).copied().unwrap_or(0.0);
+            format!("{service} {:.2}", spent * 1000.0 / total as f64)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn main() {
@@ -141,8 +167,9 @@ fn main() {
     // Warm-up: caches, Rspamd's maps, Dovecot's indexes.
     round(&internet, &imap, "warmup-filtered", 40, connections);
     eprintln!("filtered: Postfix → Rspamd milter → Dovecot LMTP, {total} messages on {connections} connections");
+    let before = cpu_seconds(&project.project);
     let filtered = round(&internet, &imap, "run-filtered", total, connections);
-    let scans = scan_times(&format!("{}-antispam-1", project.project));
+    let filtered_cpu = per_message(&before, &cpu_seconds(&project.project), total);
 
     let overrides = dir.join("overrides/smtp");
     std::fs::create_dir_all(&overrides).unwrap();
@@ -157,7 +184,9 @@ fn main() {
     eprintln!(
         "bare: Postfix → Dovecot LMTP (milter off), {total} messages on {connections} connections"
     );
+    let before = cpu_seconds(&project.project);
     let bare = round(&internet, &imap, "run-bare", total, connections);
+    let bare_cpu = per_message(&before, &cpu_seconds(&project.project), total);
 
     let queue = Command::new("docker")
         .args(["exec", &smtp, "postqueue", "-p"])
@@ -177,15 +206,8 @@ fn main() {
             result.delivered
         );
     }
-    if !scans.is_empty() {
-        let percentile = |share: f64| scans[((scans.len() - 1) as f64 * share) as usize];
-        println!(
-            "  Rspamd's own scan time per message: median {:.1} ms, 90th percentile {:.1} ms ({} scans)",
-            percentile(0.5),
-            percentile(0.9),
-            scans.len()
-        );
-    }
+    println!("  CPU ms per message, filtered: {filtered_cpu}");
+    println!("  CPU ms per message, bare:     {bare_cpu}");
     let ratio = filtered.delivered_seconds / bare.delivered_seconds;
     println!(
         "  filtering costs {ratio:.2} × the bare path (target ≤ 1.5: {})",
