@@ -95,6 +95,22 @@ pub fn record_text(algorithm: DkimAlgorithm, public_key: &str) -> String {
     format!("v=DKIM1; k={}; p={public_key}", algorithm.as_str())
 }
 
+/// The selectors a new domain gets: RSA and Ed25519, named after the month.
+pub fn new_selectors() -> Vec<crate::config::DkimSelector> {
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = format!("{}{:02}", now.year(), u8::from(now.month()));
+    vec![
+        crate::config::DkimSelector {
+            selector: format!("rsa{stamp}"),
+            algorithm: DkimAlgorithm::Rsa,
+        },
+        crate::config::DkimSelector {
+            selector: format!("ed{stamp}"),
+            algorithm: DkimAlgorithm::Ed25519,
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub mod error;
 pub mod files;
 pub mod images;
 pub mod import;
+mod layering;
 pub mod live;
 pub mod names;
 pub mod output;
@@ -27,6 +28,7 @@ pub mod rspamd_password;
 pub mod secrets;
 pub mod sieve;
 pub mod spec;
+pub mod stack;
 pub mod tls;
 pub mod upgrade;
 

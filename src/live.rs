@@ -4,7 +4,6 @@
 //! changed, in dependency order (Dovecot learns a new user before Postfix
 //! accepts mail for it). When the stack is down the change waits for `up`.
 
-use crate::commands::render::render_in_memory;
 use crate::config::{self, Config};
 use crate::docker::{self, Docker};
 use crate::output;
@@ -26,7 +25,7 @@ pub struct Applied {
 /// and read `config` under it.
 pub fn apply_change(project: &Project, config: &Config) -> anyhow::Result<(Config, Applied)> {
     let saved = config::save_file(&project.config_path(), config)?;
-    let rendered = render_in_memory(project, &saved)?;
+    let rendered = crate::render::project_in_memory(project, &saved)?;
     render::write(&project.generated_dir(), &rendered.files)?;
     let applied = docker::block_on(reload_running(project, &rendered.spec))??;
     Ok((saved, applied))

@@ -84,12 +84,6 @@ fn quote(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Checks a date written `YYYY-MM-DD`.
-pub fn parse_date(text: &str) -> Option<time::Date> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

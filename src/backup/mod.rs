@@ -10,6 +10,7 @@
 //! `write` and `read` stream archives in blocking threads.
 
 pub mod read;
+pub mod take;
 pub mod write;
 
 use std::collections::BTreeMap;

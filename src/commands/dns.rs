@@ -3,40 +3,16 @@
 
 use super::Global;
 use crate::cli::{DnsArgs, DnsFormat};
-use crate::config::Config;
-use crate::dns::{self, DkimKeys};
-use crate::error::{user_error, WithHint};
+use crate::dns;
+use crate::error::user_error;
 use crate::names::DomainName;
 use crate::output;
 use crate::project::Project;
 
-/// Reads the public half of every configured DKIM key.
-pub fn read_dkim_keys(project: &Project, config: &Config) -> anyhow::Result<DkimKeys> {
-    let mut keys = DkimKeys::new();
-    for domain in &config.domains {
-        for selector in &domain.dkim {
-            let path = project.dkim_key_path(&domain.name, &selector.selector);
-            let pem = fs_err::read_to_string(&path).with_hint(|| {
-                format!(
-                    "the key for selector `{}` of `{}` is missing; `mailctl init --force` creates missing keys",
-                    selector.selector, domain.name
-                )
-            })?;
-            let value = crate::dkim::public_key_value(&pem, selector.algorithm)
-                .map_err(|error| anyhow::anyhow!("`{}`: {error}", path.display()))?;
-            keys.insert(&domain.name, &selector.selector, value);
-        }
-    }
-    Ok(keys)
-}
-
 pub fn run(global: &Global, args: &DnsArgs) -> anyhow::Result<()> {
-    if let Some(crate::cli::DnsCommand::Push(push)) = &args.command {
-        return super::dns_push::run(global, push);
-    }
     let project = Project::new(&global.dir)?;
     let config = project.load_config()?;
-    let keys = read_dkim_keys(&project, &config)?;
+    let keys = dns::read_dkim_keys(&project, &config)?;
     let expected = dns::expected_records(&config, &keys)?;
     let domains: Vec<DomainName> = match &args.domain {
         Some(name) => {

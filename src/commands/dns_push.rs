@@ -41,10 +41,10 @@ fn server_address(text: &str) -> anyhow::Result<SocketAddr> {
 pub fn run(global: &Global, args: &DnsPushArgs) -> anyhow::Result<()> {
     let project = Project::new(&global.dir)?;
     let config = project.load_config()?;
-    let keys = super::dns::read_dkim_keys(&project, &config)?;
+    let keys = crate::dns::read_dkim_keys(&project, &config)?;
     let expected = dns::expected_records(&config, &keys)?;
     let domains: Vec<String> = match &args.domain {
-        Some(name) => vec![super::doctor::configured_domain(&config, name)?],
+        Some(name) => vec![crate::dns::configured_domain(&config, name)?],
         None => config
             .domains
             .iter()

@@ -8,17 +8,16 @@ use crate::cli::DoctorArgs;
 use crate::config::TlsMode;
 use crate::doctor::{self, lookup, run};
 use crate::error::{user_error, Silent};
-use crate::names::DomainName;
 use crate::output;
 use crate::project::Project;
 
 pub fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
     let project = Project::new(&global.dir)?;
     let config = project.load_config()?;
-    let keys = super::dns::read_dkim_keys(&project, &config)?;
+    let keys = crate::dns::read_dkim_keys(&project, &config)?;
     let expected = crate::dns::expected_records(&config, &keys)?;
     let domains = match &args.domain {
-        Some(name) => vec![configured_domain(&config, name)?],
+        Some(name) => vec![crate::dns::configured_domain(&config, name)?],
         None => Vec::new(),
     };
     let resolver = match &args.resolver {
@@ -62,22 +61,4 @@ pub fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
     } else {
         Err(Silent(1).into())
     }
-}
-
-/// A configured domain named on the command line, as an A-label.
-pub fn configured_domain(config: &crate::config::Config, name: &str) -> anyhow::Result<String> {
-    let domain = DomainName::parse(name).map_err(|error| {
-        user_error(
-            format!("`{name}`: {}", error.reason),
-            "give a configured domain",
-        )
-    })?;
-    if config.domain(domain.as_str()).is_none() {
-        let known: Vec<&str> = config.domains.iter().map(|d| d.name.as_str()).collect();
-        return Err(user_error(
-            format!("domain `{}` is not configured", domain.display_both()),
-            format!("configured domains: {}", known.join(", ")),
-        ));
-    }
-    Ok(domain.as_str().to_owned())
 }

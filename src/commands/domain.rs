@@ -4,7 +4,7 @@
 
 use super::Global;
 use crate::cli::DomainCommand;
-use crate::config::{self, Alias, Config, DkimAlgorithm, DkimSelector, Domain};
+use crate::config::{self, Alias, Config, Domain};
 use crate::error::user_error;
 use crate::live;
 use crate::names::DomainName;
@@ -36,22 +36,6 @@ fn parse(input: &str) -> anyhow::Result<DomainName> {
     })
 }
 
-/// The selectors a new domain gets: RSA and Ed25519, named after the month.
-pub fn new_selectors() -> Vec<DkimSelector> {
-    let now = time::OffsetDateTime::now_utc();
-    let stamp = format!("{}{:02}", now.year(), u8::from(now.month()));
-    vec![
-        DkimSelector {
-            selector: format!("rsa{stamp}"),
-            algorithm: DkimAlgorithm::Rsa,
-        },
-        DkimSelector {
-            selector: format!("ed{stamp}"),
-            algorithm: DkimAlgorithm::Ed25519,
-        },
-    ]
-}
-
 fn add(project: &Project, input: &str) -> anyhow::Result<()> {
     let domain = parse(input)?;
     let _lock = project.lock()?;
@@ -62,7 +46,7 @@ fn add(project: &Project, input: &str) -> anyhow::Result<()> {
             format!("`mailctl dns {domain}` shows its records"),
         ));
     }
-    let selectors = new_selectors();
+    let selectors = crate::dkim::new_selectors();
     for selector in &selectors {
         dkim::ensure_key(
             &project.dkim_key_path(domain.as_str(), &selector.selector),
@@ -90,7 +74,7 @@ fn add(project: &Project, input: &str) -> anyhow::Result<()> {
         "added domain `{}`; publish these records at its DNS provider:",
         domain.display_both()
     ));
-    let keys = super::dns::read_dkim_keys(project, &config)?;
+    let keys = crate::dns::read_dkim_keys(project, &config)?;
     let expected = dns::expected_records(&config, &keys)?.for_domain(&domain);
     output::data(dns::to_zone(&domain, &expected.records, &expected.notes));
     Ok(())

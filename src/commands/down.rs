@@ -3,7 +3,6 @@
 //! stay unless `--volumes` is given, which asks first on a terminal and
 //! needs `--yes` otherwise.
 
-use super::up::desired_stack;
 use super::Global;
 use crate::cli::DownArgs;
 use crate::docker::{self, Docker};
@@ -11,6 +10,7 @@ use crate::output;
 use crate::plan::{dependency_order, ObservedContainer};
 use crate::project::Project;
 use crate::spec::StackSpec;
+use crate::stack::desired_stack;
 
 /// Grace time for a container whose service the spec does not know.
 const DEFAULT_GRACE_SECONDS: u32 = 10;

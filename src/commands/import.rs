@@ -36,16 +36,16 @@ pub fn run(global: &Global, command: &ImportCommand) -> anyhow::Result<()> {
     }
 }
 
-/// `mailctl user import`; the caller holds the project lock and loaded
-/// `config` under it.
+/// `mailctl user import`.
 pub fn users(
     global: &Global,
-    project: &Project,
-    config: Config,
     file: &Path,
     format: Option<ImportFormat>,
     skip_invalid: bool,
 ) -> anyhow::Result<()> {
+    let project = Project::new(&global.dir)?;
+    let _lock = project.lock()?;
+    let config = project.load_config()?;
     let format = match format {
         Some(ImportFormat::Csv) => Format::Csv,
         Some(ImportFormat::Yaml) => Format::Yaml,
@@ -62,7 +62,7 @@ pub fn users(
     let text = read(file)?;
     let plan =
         import::plan_users(&config, format, &text).map_err(|error| file_error(file, error))?;
-    apply(global, project, config, file, plan, skip_invalid)
+    apply(global, &project, config, file, plan, skip_invalid)
 }
 
 fn read(file: &Path) -> anyhow::Result<String> {
@@ -194,7 +194,7 @@ fn apply(
         }
         for domain in domains {
             let mut domain = domain.value;
-            let selectors = super::domain::new_selectors();
+            let selectors = crate::dkim::new_selectors();
             for selector in &selectors {
                 dkim::ensure_key(
                     &project.dkim_key_path(&domain.name, &selector.selector),

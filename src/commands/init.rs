@@ -183,7 +183,7 @@ pub fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
         crate::files::create_private_dir(&project.live_certs_dir(), 0o700)?;
     }
     config::save_file(&config_path, &config)?;
-    let report = match super::render::render_project(&project, &config) {
+    let report = match crate::render::write_project(&project, &config) {
         Ok(report) => report,
         Err(error) => {
             // Leave no config that the rest of the project does not match.

@@ -6,12 +6,12 @@ use std::io::Write;
 
 use futures_util::stream::{select_all, StreamExt};
 
-use super::up::{container_for, desired_stack, unknown_service};
 use super::Global;
 use crate::cli::LogsArgs;
 use crate::docker::{self, Docker, LogChunk};
 use crate::error::user_error;
 use crate::project::Project;
+use crate::stack::{container_for, desired_stack, unknown_service};
 
 pub fn run(global: &Global, args: &LogsArgs) -> anyhow::Result<()> {
     let project = Project::new(&global.dir)?;

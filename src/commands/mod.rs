@@ -22,7 +22,7 @@ pub mod user;
 
 use std::path::PathBuf;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, DnsCommand, UserCommand};
 
 /// Settings every command shares, resolved from the global flags.
 #[derive(Debug, Clone)]
@@ -46,9 +46,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => status::run(&global, args),
         Command::Logs(args) => logs::run(&global, args),
         Command::Restart(args) => restart::run(&global, args),
-        Command::Dns(args) => dns::run(&global, args),
+        Command::Dns(args) => match &args.command {
+            Some(DnsCommand::Push(push)) => dns_push::run(&global, push),
+            None => dns::run(&global, args),
+        },
         Command::Doctor(args) => doctor::run(&global, args),
         Command::Domain(command) => domain::run(&global, command),
+        Command::User(UserCommand::Import {
+            file,
+            skip_invalid,
+            format,
+        }) => import::users(&global, file, *format, *skip_invalid),
         Command::User(command) => user::run(&global, command),
         Command::Alias(command) => alias::run(&global, command),
         Command::Import(command) => import::run(&global, command),

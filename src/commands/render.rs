@@ -3,36 +3,16 @@
 
 use super::Global;
 use crate::cli::RenderArgs;
-use crate::config::Config;
 use crate::error::Silent;
 use crate::output;
 use crate::project::Project;
-use crate::render::{self, RenderInput, Rendered, WriteReport};
-use crate::secrets::Secrets;
-
-/// Renders `config` in memory (reads secrets and overrides, writes nothing).
-pub fn render_in_memory(project: &Project, config: &Config) -> anyhow::Result<Rendered> {
-    let secrets = Secrets::load(&project.secrets_dir())?;
-    let overrides = render::read_overrides(&project.overrides_dir())?;
-    render::render(&RenderInput {
-        config,
-        secrets: &secrets,
-        root: project.root(),
-        overrides: &overrides,
-    })
-}
-
-/// Renders and writes what changed.
-pub fn render_project(project: &Project, config: &Config) -> anyhow::Result<WriteReport> {
-    let rendered = render_in_memory(project, config)?;
-    render::write(&project.generated_dir(), &rendered.files)
-}
+use crate::render;
 
 pub fn run(global: &Global, args: &RenderArgs) -> anyhow::Result<()> {
     let project = Project::new(&global.dir)?;
     let config = project.load_config()?;
     if args.check || args.diff {
-        let rendered = render_in_memory(&project, &config)?;
+        let rendered = render::project_in_memory(&project, &config)?;
         let difference = render::compare(&project.generated_dir(), &rendered.files)?;
         for path in &difference.missing {
             output::status(format!("missing  generated/{}", path.display()));
@@ -66,7 +46,7 @@ pub fn run(global: &Global, args: &RenderArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let _lock = project.lock()?;
-    let report = render_project(&project, &config)?;
+    let report = render::write_project(&project, &config)?;
     for path in &report.created {
         output::detail(format!("created generated/{}", path.display()));
     }

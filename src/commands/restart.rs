@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use super::up::{container_for, desired_stack, report_failures, unknown_service};
 use super::Global;
 use crate::cli::RestartArgs;
 use crate::docker::progress::Progress;
@@ -13,6 +12,7 @@ use crate::error::user_error;
 use crate::output;
 use crate::plan::{self, dependency_order, Action};
 use crate::project::Project;
+use crate::stack::{container_for, desired_stack, report_failures, unknown_service};
 
 pub fn run(global: &Global, args: &RestartArgs) -> anyhow::Result<()> {
     let project = Project::new(&global.dir)?;

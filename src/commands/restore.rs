@@ -14,9 +14,8 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::backup::{helper_image, volume_image, HELPER_ROOT};
-use super::up::desired_stack;
 use super::Global;
+use crate::backup::take::{helper_image, volume_image, HELPER_ROOT};
 use crate::backup::{self, read};
 use crate::cli::RestoreArgs;
 use crate::docker::progress::Progress;
@@ -24,6 +23,7 @@ use crate::docker::{self, Docker, HelperMount};
 use crate::error::user_error;
 use crate::output;
 use crate::project::Project;
+use crate::stack::desired_stack;
 
 pub fn run(global: &Global, args: &RestoreArgs) -> anyhow::Result<()> {
     let archive = args.archive.clone();

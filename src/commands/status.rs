@@ -3,7 +3,6 @@
 
 use serde_json::json;
 
-use super::up::{container_for, desired_stack};
 use super::Global;
 use crate::cli::StatusArgs;
 use crate::docker::{self, Docker};
@@ -11,6 +10,7 @@ use crate::output;
 use crate::plan::{Observed, ObservedContainer};
 use crate::project::Project;
 use crate::spec::StackSpec;
+use crate::stack::{container_for, desired_stack};
 
 /// One row of the status table.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,33 +1,31 @@
 //! `mailctl up`: render what changed, make sure a certificate exists, build
 //! missing images, ensure the network and volumes, then apply the plan in
 //! dependency order and wait until every service is healthy. `--dry-run`
-//! prints what would happen and changes nothing. Also holds the helpers the
-//! other lifecycle commands share (loading the stack, endpoints).
+//! prints what would happen and changes nothing.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use serde_json::json;
 
-use super::render::render_in_memory;
 use super::Global;
 use crate::cli::UpArgs;
 use crate::config::{Config, TlsMode};
 use crate::docker::progress::Progress;
-use crate::docker::{self, ApplyOptions, Docker, ImageWork, ServiceFailure};
-use crate::error::user_error;
+use crate::docker::{self, ApplyOptions, Docker, ImageWork};
 use crate::output;
-use crate::plan::{self, Observed, ObservedContainer, Plan};
+use crate::plan::{self, Plan};
 use crate::project::Project;
 use crate::render::{self, Rendered};
-use crate::spec::{ServiceSpec, StackSpec};
+use crate::spec::StackSpec;
+use crate::stack::report_failures;
 use crate::tls;
 
 pub fn run(global: &Global, args: &UpArgs) -> anyhow::Result<()> {
     let project = Project::new(&global.dir)?;
     let config = project.load_config()?;
     let _lock = project.lock()?;
-    let rendered = render_in_memory(&project, &config)?;
+    let rendered = render::project_in_memory(&project, &config)?;
     if args.dry_run {
         return docker::block_on(dry_run(global, &project, &config, &rendered))?;
     }
@@ -361,7 +359,7 @@ pub struct Endpoint {
 
 /// `host:port` for each published port name: the bind address, or the
 /// server's hostname when it binds every address.
-pub fn endpoints(config: &Config, spec: &StackSpec) -> Vec<Endpoint> {
+fn endpoints(config: &Config, spec: &StackSpec) -> Vec<Endpoint> {
     let mut endpoints = Vec::new();
     for service in &spec.services {
         for port in &service.ports {
@@ -378,114 +376,4 @@ pub fn endpoints(config: &Config, spec: &StackSpec) -> Vec<Endpoint> {
         }
     }
     endpoints
-}
-
-/// The desired stack, rendered in memory.
-pub fn desired_stack(project: &Project, config: &Config) -> anyhow::Result<StackSpec> {
-    Ok(render_in_memory(project, config)?.spec)
-}
-
-/// The container serving `service`: the one with the spec's name, or any
-/// with the service's label.
-pub fn container_for<'a>(
-    observed: &'a Observed,
-    service: &ServiceSpec,
-) -> Option<&'a ObservedContainer> {
-    let candidates = || {
-        observed
-            .containers
-            .iter()
-            .filter(|container| container.service.as_deref() == Some(service.name.as_str()))
-    };
-    candidates()
-        .find(|container| container.name == service.container_name)
-        .or_else(|| candidates().next())
-}
-
-/// The error for a named service that is not part of the stack.
-pub fn unknown_service(name: &str, spec: &StackSpec) -> anyhow::Error {
-    let names: Vec<&str> = spec
-        .services
-        .iter()
-        .map(|service| service.name.as_str())
-        .collect();
-    user_error(
-        format!("there is no service `{name}` in this stack"),
-        format!("the services are: {}", names.join(", ")),
-    )
-}
-
-/// Prints each failed service's health output and log, and returns the
-/// summary error.
-pub fn report_failures(failures: Vec<ServiceFailure>) -> anyhow::Error {
-    let failed: Vec<&ServiceFailure> = failures.iter().filter(|failure| !failure.skipped).collect();
-    let skipped: Vec<String> = failures
-        .iter()
-        .filter(|failure| failure.skipped)
-        .map(|failure| failure.service.clone())
-        .collect();
-    // A single Docker error (e.g. a port in use) keeps its own message and hint.
-    if failed.len() == 1 && failed[0].log.is_empty() && failed[0].last_health.is_none() {
-        if let Some(failure) = failures.into_iter().find(|failure| !failure.skipped) {
-            if !skipped.is_empty() {
-                output::status(format!(
-                    "not started because `{}` failed: {}",
-                    failure.service,
-                    skipped.join(", ")
-                ));
-            }
-            return failure.error;
-        }
-        return anyhow::anyhow!("a service failed");
-    }
-    for failure in &failed {
-        let mut block = format!("error: {:#}", failure.error);
-        if failure.last_health.is_none() && !failure.log.is_empty() {
-            block.push_str(
-                "\n  no health check result yet (the container restarted or just started)",
-            );
-        }
-        if let Some((code, text)) = &failure.last_health {
-            block.push_str(&format!("\n  last health check (exit {code}):"));
-            if text.is_empty() {
-                block.push_str(" no output");
-            }
-            for line in text.lines() {
-                block.push_str(&format!("\n    {line}"));
-            }
-        }
-        if !failure.log.is_empty() {
-            block.push_str(&format!(
-                "\n  last {} log line(s) of `{}`:",
-                failure.log.len(),
-                failure.service
-            ));
-            for line in &failure.log {
-                block.push_str(&format!("\n    | {line}"));
-            }
-        }
-        eprintln!("{block}");
-    }
-    let names: Vec<String> = failed
-        .iter()
-        .map(|failure| format!("`{}`", failure.service))
-        .collect();
-    let mut message = format!(
-        "{} service(s) did not become healthy: {}",
-        failed.len(),
-        names.join(", ")
-    );
-    if !skipped.is_empty() {
-        message.push_str(&format!("; not started: {}", skipped.join(", ")));
-    }
-    let first = failed
-        .first()
-        .map(|failure| failure.service.as_str())
-        .unwrap_or("smtp");
-    user_error(
-        message,
-        format!(
-            "see the health output and logs above (`mailctl logs {first}` shows more), fix the cause, then run `mailctl up` again"
-        ),
-    )
 }

@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::render::render_in_memory;
 use super::Global;
 use crate::cli::UpgradeArgs;
 use crate::config::{self, migrate};
@@ -59,7 +58,7 @@ pub fn run(global: &Global, args: &UpgradeArgs) -> anyhow::Result<()> {
         }
         None => project.load_config()?,
     };
-    let rendered = render_in_memory(&project, &config)?;
+    let rendered = crate::render::project_in_memory(&project, &config)?;
     let options = Options {
         rebuild: !args.skip_rebuild,
         timeout: Duration::from_secs(args.timeout),
@@ -75,7 +74,7 @@ pub fn run(global: &Global, args: &UpgradeArgs) -> anyhow::Result<()> {
 
     // 1. A backup, before anything changes.
     output::status("upgrade   backing up first");
-    let made = docker::block_on(super::backup::create(
+    let made = docker::block_on(crate::backup::take::create(
         &project,
         &rendered.spec,
         &project.backups_dir(),
@@ -169,7 +168,7 @@ async fn current(docker: &Docker, spec: &StackSpec) -> anyhow::Result<BTreeMap<S
     let observed = docker.observe(&spec.project).await?;
     let mut out = BTreeMap::new();
     for service in &spec.services {
-        let Some(container) = super::up::container_for(&observed, service) else {
+        let Some(container) = crate::stack::container_for(&observed, service) else {
             continue;
         };
         out.insert(

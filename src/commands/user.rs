@@ -205,12 +205,8 @@ pub fn run(global: &Global, command: &UserCommand) -> anyhow::Result<()> {
                 None => output::status(format!("`{address}` no longer answers automatically")),
             }
         }
-        UserCommand::Import {
-            file,
-            skip_invalid,
-            format,
-        } => super::import::users(global, &project, config, file, *format, *skip_invalid)?,
-        UserCommand::List { .. } => {}
+        // Listing needs no lock (above); importing is its own command.
+        UserCommand::List { .. } | UserCommand::Import { .. } => {}
     }
     Ok(())
 }

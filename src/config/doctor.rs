@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::doctor::blocklist::Blocklist;
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Doctor {
@@ -24,8 +22,8 @@ pub struct Doctor {
 impl Default for Doctor {
     fn default() -> Self {
         Doctor {
-            blocklists: crate::doctor::blocklist::default_address_lists(),
-            domain_blocklists: crate::doctor::blocklist::default_domain_lists(),
+            blocklists: default_address_lists(),
+            domain_blocklists: default_domain_lists(),
             outbound_smtp: "gmail-smtp-in.l.google.com:25".to_owned(),
             ca_file: None,
             timeout_seconds: 20,
@@ -45,4 +43,35 @@ pub fn doctor_blocklist(zone: &str, ipv6: bool) -> Blocklist {
         zone: zone.to_owned(),
         ipv6,
     }
+}
+
+/// One blocklist zone, as `doctor.blocklists` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blocklist {
+    pub zone: String,
+    /// Whether the list answers for IPv6 addresses (nibble format).
+    #[serde(default)]
+    pub ipv6: bool,
+}
+
+/// The address lists checked unless the configuration says otherwise.
+pub fn default_address_lists() -> Vec<Blocklist> {
+    [
+        ("zen.spamhaus.org", true),
+        ("b.barracudacentral.org", false),
+        ("bl.spamcop.net", false),
+        ("psbl.surriel.com", false),
+    ]
+    .into_iter()
+    .map(|(zone, ipv6)| Blocklist {
+        zone: zone.to_owned(),
+        ipv6,
+    })
+    .collect()
+}
+
+/// The domain lists checked unless the configuration says otherwise.
+pub fn default_domain_lists() -> Vec<String> {
+    vec!["dbl.spamhaus.org".to_owned()]
 }

@@ -14,7 +14,9 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-pub use doctor::{doctor_blocklist, Doctor};
+pub use doctor::{
+    default_address_lists, default_domain_lists, doctor_blocklist, Blocklist, Doctor,
+};
 pub use load::{load_file, parse_str, save_file, ConfigError, CONFIG_FILE, MAX_CONFIG_BYTES};
 pub use security::{Security, DEFAULT_REJECT_BLOCKLIST};
 pub use size::{Size, SizeError};
@@ -712,6 +714,12 @@ impl Config {
             .filter(|address| is_global(*address))
             .collect()
     }
+}
+
+/// A date as the configuration writes it (`2026-12-24`, automatic replies).
+pub fn parse_date(text: &str) -> Option<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format).ok()
 }
 
 /// `IP` or `IP:PORT` (IPv6 as `[IP]:PORT`), with `default_port` when none

@@ -650,7 +650,7 @@ fn check_forwarding(config: &mut Config, issues: &mut Vec<Issue>) {
             let mut dates = Vec::new();
             for (field, value) in [("from", &reply.from), ("until", &reply.until)] {
                 if let Some(value) = value {
-                    match crate::sieve::parse_date(value) {
+                    match super::parse_date(value) {
                         Some(date) => dates.push(date),
                         None => issues.push(Issue::new(
                             format!("{path}.{field}"),

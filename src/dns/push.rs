@@ -12,9 +12,9 @@
 
 use std::collections::BTreeMap;
 
+use super::records::rdata;
 use super::records::{DnsRecord, RecordType, RecordValue};
 use super::update::Change;
-use super::zone::rdata;
 
 /// The (name, type) sets to read from the server before deciding.
 pub fn sets_to_read(expected: &[&DnsRecord]) -> Vec<(String, RecordType)> {

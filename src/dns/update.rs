@@ -3,7 +3,7 @@
 //! (RFC 8945), sent over TCP. `dns push` and the DNS-01 challenge use it.
 //!
 //! Record data crosses this module's boundary as master-file text, the form
-//! [`super::zone::rdata`] prints; [`canonical`] turns any such text into one
+//! [`super::records::rdata`] prints; [`canonical`] turns any such text into one
 //! normal form so that expected and published data compare by meaning, not
 //! by spelling (`"a" "b"` and `"ab"` are different TXT records; `10 mx.`
 //! spelled in capitals is the same MX).
@@ -247,7 +247,7 @@ fn present(data: &RData) -> String {
         RData::TXT(txt) => txt
             .txt_data
             .iter()
-            .map(|bytes| super::zone::quote(bytes))
+            .map(|bytes| super::records::quote(bytes))
             .collect::<Vec<_>>()
             .join(" "),
         other => other.to_string().to_ascii_lowercase(),

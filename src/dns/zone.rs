@@ -3,74 +3,8 @@
 
 use serde_json::json;
 
-use super::records::{DnsRecord, Note, RecordValue, DEFAULT_TTL};
+use super::records::{rdata, DnsRecord, Note, DEFAULT_TTL};
 use crate::names::DomainName;
-
-/// The longest character-string a TXT record may hold (RFC 1035 §3.3).
-pub const MAX_CHARACTER_STRING: usize = 255;
-
-/// The record data in master-file syntax, names absolute with their
-/// trailing dot.
-pub fn rdata(value: &RecordValue) -> String {
-    match value {
-        RecordValue::A(address) => address.to_string(),
-        RecordValue::Aaaa(address) => address.to_string(),
-        RecordValue::Mx {
-            preference,
-            exchange,
-        } => format!("{preference} {exchange}."),
-        RecordValue::Txt(text) => character_strings(text),
-        RecordValue::Srv {
-            priority,
-            weight,
-            port,
-            target,
-        } => {
-            let target = target
-                .as_ref()
-                .map_or_else(|| ".".to_owned(), |name| format!("{name}."));
-            format!("{priority} {weight} {port} {target}")
-        }
-        RecordValue::Cname(target) | RecordValue::Ptr(target) => format!("{target}."),
-        RecordValue::Caa { flags, tag, value } => {
-            format!("{flags} {tag} {}", quote(value.as_bytes()))
-        }
-    }
-}
-
-/// `text` as quoted character-strings of at most 255 octets each,
-/// separated by spaces; receivers join them without a separator
-/// (RFC 7208 §3.3, RFC 6376 §3.6.2.2). The limit counts octets on the wire,
-/// so the text is split before it is escaped.
-pub fn character_strings(text: &str) -> String {
-    if text.is_empty() {
-        return "\"\"".to_owned();
-    }
-    text.as_bytes()
-        .chunks(MAX_CHARACTER_STRING)
-        .map(quote)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// One quoted character-string: `"` and `\` escaped with a backslash,
-/// anything outside printable ASCII as `\DDD` (RFC 1035 §5.1).
-pub(crate) fn quote(bytes: &[u8]) -> String {
-    let mut quoted = String::with_capacity(bytes.len() + 2);
-    quoted.push('"');
-    for &byte in bytes {
-        match byte {
-            b'"' | b'\\' => {
-                quoted.push('\\');
-                quoted.push(char::from(byte));
-            }
-            0x20..=0x7e => quoted.push(char::from(byte)),
-            other => quoted.push_str(&format!("\\{other:03}")),
-        }
-    }
-    quoted.push('"');
-    quoted
-}
 
 /// A zone-file comment on one line.
 fn comment(text: &str) -> String {
@@ -382,7 +316,7 @@ fn record_json(record: &DnsRecord) -> serde_json::Value {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::dns::records::RecordType;
+    use crate::dns::records::{character_strings, RecordType, RecordValue};
 
     fn domain() -> DomainName {
         DomainName::parse("example.com").unwrap()

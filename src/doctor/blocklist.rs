@@ -5,38 +5,7 @@
 
 use std::net::IpAddr;
 
-use serde::{Deserialize, Serialize};
-
-/// One blocklist zone, as `doctor.blocklists` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Blocklist {
-    pub zone: String,
-    /// Whether the list answers for IPv6 addresses (nibble format).
-    #[serde(default)]
-    pub ipv6: bool,
-}
-
-/// The address lists checked unless the configuration says otherwise.
-pub fn default_address_lists() -> Vec<Blocklist> {
-    [
-        ("zen.spamhaus.org", true),
-        ("b.barracudacentral.org", false),
-        ("bl.spamcop.net", false),
-        ("psbl.surriel.com", false),
-    ]
-    .into_iter()
-    .map(|(zone, ipv6)| Blocklist {
-        zone: zone.to_owned(),
-        ipv6,
-    })
-    .collect()
-}
-
-/// The domain lists checked unless the configuration says otherwise.
-pub fn default_domain_lists() -> Vec<String> {
-    vec!["dbl.spamhaus.org".to_owned()]
-}
+pub use crate::config::Blocklist;
 
 /// The name to look up for `address` in `zone`: reversed octets for IPv4,
 /// reversed nibbles for IPv6 (RFC 5782 §2.1, §2.4).

@@ -430,3 +430,27 @@ pub fn read_overrides(directory: &Path) -> anyhow::Result<Overrides> {
     }
     Ok(overrides)
 }
+
+/// Renders `config` in memory (reads secrets and overrides, writes nothing).
+pub fn project_in_memory(
+    project: &crate::project::Project,
+    config: &crate::config::Config,
+) -> anyhow::Result<Rendered> {
+    let secrets = crate::secrets::Secrets::load(&project.secrets_dir())?;
+    let overrides = read_overrides(&project.overrides_dir())?;
+    render(&RenderInput {
+        config,
+        secrets: &secrets,
+        root: project.root(),
+        overrides: &overrides,
+    })
+}
+
+/// Renders and writes what changed.
+pub fn write_project(
+    project: &crate::project::Project,
+    config: &crate::config::Config,
+) -> anyhow::Result<WriteReport> {
+    let rendered = project_in_memory(project, config)?;
+    write(&project.generated_dir(), &rendered.files)
+}
