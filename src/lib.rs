@@ -18,6 +18,7 @@ pub mod import;
 mod layering;
 pub mod live;
 pub mod names;
+pub mod net;
 pub mod output;
 pub mod passwords;
 pub mod plan;

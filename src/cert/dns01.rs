@@ -23,34 +23,6 @@ pub fn txt_data(value: &str) -> String {
     format!("\"{value}\"")
 }
 
-/// `HOST[:PORT]` (port 53 by default; IPv6 as `[ADDR]:PORT`).
-pub async fn server_address(server: &str) -> anyhow::Result<SocketAddr> {
-    if let Ok(address) = server.parse::<SocketAddr>() {
-        return Ok(address);
-    }
-    if let Ok(ip) = server.parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, 53));
-    }
-    let with_port = if server
-        .rsplit_once(':')
-        .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
-    {
-        server.to_owned()
-    } else {
-        format!("{server}:53")
-    };
-    tokio::net::lookup_host(&with_port)
-        .await
-        .ok()
-        .and_then(|mut addresses| addresses.next())
-        .ok_or_else(|| {
-            user_error(
-                format!("cannot resolve the DNS update server `{server}`"),
-                "set `tls.dns_update_server` to an address or name with an optional port, e.g. `ns1.example.com:53`",
-            )
-        })
-}
-
 /// Records added so far, for removal afterwards.
 pub struct Dns01 {
     client: UpdateClient,
@@ -60,7 +32,14 @@ pub struct Dns01 {
 
 impl Dns01 {
     pub async fn new(server: &str, key_file: &Path) -> anyhow::Result<Dns01> {
-        let address = server_address(server).await?;
+        let address = crate::net::host_and_port(server, 53)
+            .await
+            .ok_or_else(|| {
+                user_error(
+                    format!("cannot resolve the DNS update server `{server}`"),
+                    "set `tls.dns_update_server` to an address or name with an optional port, e.g. `ns1.example.com:53`",
+                )
+            })?;
         let key = TsigKey::from_file(key_file).with_hint(|| {
             format!(
                 "`tls.dns_update_key_file` must be a BIND key file as `tsig-keygen NAME > {}` writes it",
@@ -149,24 +128,5 @@ mod tests {
             "_acme-challenge.mail.example.com"
         );
         assert_eq!(txt_data("abc-_"), "\"abc-_\"");
-    }
-
-    #[test]
-    fn server_addresses() {
-        crate::docker::block_on(async {
-            assert_eq!(
-                server_address("127.0.0.1:5353").await.unwrap(),
-                "127.0.0.1:5353".parse().unwrap()
-            );
-            assert_eq!(
-                server_address("127.0.0.1").await.unwrap(),
-                "127.0.0.1:53".parse().unwrap()
-            );
-            assert_eq!(
-                server_address("[::1]:5300").await.unwrap(),
-                "[::1]:5300".parse().unwrap()
-            );
-        })
-        .unwrap();
     }
 }

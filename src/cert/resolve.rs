@@ -4,8 +4,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use hickory_resolver::config::{NameServerConfig, ResolverConfig};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::TokioResolver;
 
 pub struct Resolver {
@@ -16,33 +14,17 @@ pub struct Resolver {
 impl Resolver {
     /// The system's resolver, or `server` when given.
     pub fn new(server: Option<SocketAddr>) -> anyhow::Result<Resolver> {
-        let provider = TokioRuntimeProvider::default();
-        let (builder, described) = match server {
-            Some(server) => {
-                let mut name_server = NameServerConfig::udp_and_tcp(server.ip());
-                for connection in &mut name_server.connections {
-                    connection.port = server.port();
-                }
-                (
-                    TokioResolver::builder_with_config(
-                        ResolverConfig::from_name_servers(vec![name_server]),
-                        provider,
-                    ),
-                    format!("the resolver at {server}"),
-                )
-            }
-            None => (
-                TokioResolver::builder(provider).map_err(|error| {
-                    anyhow::anyhow!("cannot read the system's resolver configuration: {error}")
-                })?,
-                "the system's resolver".to_owned(),
-            ),
+        // Every check asks again: a record just fixed must count.
+        let settings = crate::net::ResolverSettings {
+            timeout: std::time::Duration::from_secs(5),
+            attempts: 2,
+            cache: false,
         };
-        let mut builder = builder;
-        builder.options_mut().cache_size = 0;
-        let inner = builder
-            .build()
-            .map_err(|error| anyhow::anyhow!("cannot set up a DNS resolver: {error}"))?;
+        let (inner, _) = crate::net::resolver(server, settings)?;
+        let described = match server {
+            Some(server) => format!("the resolver at {server}"),
+            None => "the system's resolver".to_owned(),
+        };
         Ok(Resolver { inner, described })
     }
 

@@ -62,7 +62,7 @@ impl Settings {
         };
         let resolver = match &args.resolver {
             None => None,
-            Some(text) => Some(parse_resolver(text).ok_or_else(|| {
+            Some(text) => Some(crate::net::ip_and_port(text, 53).ok_or_else(|| {
                 user_error(
                     format!("`--resolver {text}` is not an address"),
                     "write it as IP or IP:PORT, e.g. `127.0.0.1:5353`",
@@ -86,14 +86,6 @@ impl Settings {
             challenge: config.tls.challenge,
         })
     }
-}
-
-fn parse_resolver(text: &str) -> Option<SocketAddr> {
-    text.parse::<SocketAddr>().ok().or_else(|| {
-        text.parse::<std::net::IpAddr>()
-            .ok()
-            .map(|ip| SocketAddr::new(ip, 53))
-    })
 }
 
 /// What happened to one certificate.
@@ -776,18 +768,5 @@ mod tests {
     fn other_errors_pass_through() {
         let text = chain(&explain(anyhow::anyhow!("network down"), Challenge::Dns01));
         assert_eq!(text, "network down");
-    }
-
-    #[test]
-    fn resolver_addresses() {
-        assert_eq!(
-            parse_resolver("127.0.0.1:5353"),
-            Some("127.0.0.1:5353".parse().unwrap())
-        );
-        assert_eq!(
-            parse_resolver("9.9.9.9"),
-            Some("9.9.9.9:53".parse().unwrap())
-        );
-        assert_eq!(parse_resolver("dns.example"), None);
     }
 }

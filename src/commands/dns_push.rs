@@ -5,7 +5,6 @@
 //! `dns::push`). Prints the update on stdout; `--dry-run` sends nothing.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, ToSocketAddrs};
 
 use super::Global;
 use crate::cli::DnsPushArgs;
@@ -15,28 +14,6 @@ use crate::error::{user_error, WithHint};
 use crate::names::DomainName;
 use crate::output;
 use crate::project::Project;
-
-/// `HOST`, `HOST:PORT`, `IP`, `[IPv6]:PORT`; port 53 by default.
-fn server_address(text: &str) -> anyhow::Result<SocketAddr> {
-    if let Some(address) = crate::doctor::lookup::parse_server(text) {
-        return Ok(address);
-    }
-    let with_port = if text.contains(':') {
-        text.to_owned()
-    } else {
-        format!("{text}:53")
-    };
-    with_port
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addresses| addresses.next())
-        .ok_or_else(|| {
-            user_error(
-                format!("cannot resolve DNS server `{text}`"),
-                "give the primary server as HOST[:PORT] or IP[:PORT]",
-            )
-        })
-}
 
 pub fn run(global: &Global, args: &DnsPushArgs) -> anyhow::Result<()> {
     let project = Project::new(&global.dir)?;
@@ -51,7 +28,14 @@ pub fn run(global: &Global, args: &DnsPushArgs) -> anyhow::Result<()> {
             .map(|domain| domain.name.to_ascii_lowercase())
             .collect(),
     };
-    let server = server_address(&args.server)?;
+    // `HOST`, `HOST:PORT`, `IP`, `[IPv6]:PORT`; port 53 by default.
+    let server =
+        crate::docker::block_on(crate::net::host_and_port(&args.server, 53))?.ok_or_else(|| {
+            user_error(
+                format!("cannot resolve DNS server `{}`", args.server),
+                "give the primary server as HOST[:PORT] or IP[:PORT]",
+            )
+        })?;
     let key = TsigKey::from_file(&args.tsig_key).with_hint(|| {
         format!(
             "`{}` must be a BIND key file, as `tsig-keygen NAME` writes",

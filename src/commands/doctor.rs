@@ -6,7 +6,7 @@
 use super::Global;
 use crate::cli::DoctorArgs;
 use crate::config::TlsMode;
-use crate::doctor::{self, lookup, run};
+use crate::doctor::{self, run};
 use crate::error::{user_error, Silent};
 use crate::output;
 use crate::project::Project;
@@ -21,7 +21,7 @@ pub fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let resolver = match &args.resolver {
-        Some(text) => Some(lookup::parse_server(text).ok_or_else(|| {
+        Some(text) => Some(crate::net::ip_and_port(text, 53).ok_or_else(|| {
             user_error(
                 format!("`{text}` is not a resolver address"),
                 "give an IP address with an optional port: `--resolver 127.0.0.1:5353`",

@@ -722,18 +722,6 @@ pub fn parse_date(text: &str) -> Option<time::Date> {
     time::Date::parse(text, &format).ok()
 }
 
-/// `IP` or `IP:PORT` (IPv6 as `[IP]:PORT`), with `default_port` when none
-/// is given.
-pub fn ip_and_port(text: &str, default_port: u16) -> Option<std::net::SocketAddr> {
-    let text = text.trim();
-    if let Ok(address) = text.parse::<std::net::SocketAddr>() {
-        return Some(address);
-    }
-    text.parse::<IpAddr>()
-        .ok()
-        .map(|ip| std::net::SocketAddr::new(ip, default_port))
-}
-
 /// The owner name and record type of a DNSSEC trust anchor in master-file
 /// text (`owner [TTL] [IN] DS|DNSKEY data…`), or `None` when it is not one.
 pub fn trust_anchor_owner(text: &str) -> Option<(String, String)> {

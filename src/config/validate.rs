@@ -741,7 +741,7 @@ fn check_network(config: &Config, issues: &mut Vec<Issue>) {
 
     for (index, forwarder) in config.network.dns_forwarders.iter().enumerate() {
         let key = format!("network.dns_forwarders[{index}]");
-        match super::ip_and_port(forwarder, 53) {
+        match crate::net::ip_and_port(forwarder, 53) {
             None => issues.push(Issue::new(
                 key,
                 format!("`{forwarder}` is not an IP address with an optional port"),

@@ -7,8 +7,6 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::NetError;
 use hickory_resolver::proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
@@ -27,52 +25,16 @@ pub struct Dns {
     server: Option<SocketAddr>,
 }
 
-/// Parses `IP` or `IP:PORT` (`[v6]:PORT`), port 53 by default.
-pub fn parse_server(text: &str) -> Option<SocketAddr> {
-    if let Ok(address) = text.parse::<SocketAddr>() {
-        return Some(address);
-    }
-    text.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-        .ok()
-        .map(|ip| SocketAddr::new(ip, 53))
-}
-
 impl Dns {
     /// A resolver asking `server`, or the system's resolvers.
     pub fn new(server: Option<SocketAddr>) -> anyhow::Result<Dns> {
-        let mut options = ResolverOpts::default();
-        options.timeout = QUERY_TIMEOUT;
-        options.attempts = 2;
-        options.ndots = 0;
-        // What other servers see is DNS, not this machine's /etc/hosts.
-        options.use_hosts_file = ResolveHosts::Never;
-        let provider = TokioRuntimeProvider::default();
-        let (resolver, server) = match server {
-            Some(address) => {
-                let mut name_server = NameServerConfig::udp_and_tcp(address.ip());
-                for connection in &mut name_server.connections {
-                    connection.port = address.port();
-                }
-                let config = ResolverConfig::from_name_servers(vec![name_server]);
-                let mut builder = TokioResolver::builder_with_config(config, provider);
-                *builder.options_mut() = options;
-                (builder.build(), Some(address))
-            }
-            None => {
-                let (config, _) = hickory_resolver::system_conf::read_system_conf()
-                    .hint("give a resolver with `--resolver IP[:PORT]`")?;
-                let first = config
-                    .name_servers()
-                    .first()
-                    .map(|server| SocketAddr::new(server.ip, 53));
-                let mut builder = TokioResolver::builder_with_config(config, provider);
-                *builder.options_mut() = options;
-                (builder.build(), first)
-            }
+        let settings = crate::net::ResolverSettings {
+            timeout: QUERY_TIMEOUT,
+            attempts: 2,
+            cache: true,
         };
-        let resolver = resolver.hint("check the resolver address given with `--resolver`")?;
+        let (resolver, server) = crate::net::resolver(server, settings)
+            .hint("give a resolver with `--resolver IP[:PORT]`")?;
         Ok(Dns { resolver, server })
     }
 
@@ -354,24 +316,4 @@ fn no_records(error: &NetError) -> bool {
 /// A name in lower case without the trailing dot.
 fn plain(name: &Name) -> String {
     name.to_ascii().trim_end_matches('.').to_ascii_lowercase()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolver_addresses() {
-        assert_eq!(
-            parse_server("127.0.0.1"),
-            Some("127.0.0.1:53".parse().unwrap())
-        );
-        assert_eq!(
-            parse_server("127.0.0.1:5353"),
-            Some("127.0.0.1:5353".parse().unwrap())
-        );
-        assert_eq!(parse_server("[::1]:53"), Some("[::1]:53".parse().unwrap()));
-        assert_eq!(parse_server("::1"), Some("[::1]:53".parse().unwrap()));
-        assert_eq!(parse_server("resolver"), None);
-    }
 }

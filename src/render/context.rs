@@ -268,7 +268,7 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
                 .network
                 .dns_forwarders
                 .iter()
-                .filter_map(|forwarder| crate::config::ip_and_port(forwarder, 53))
+                .filter_map(|forwarder| crate::net::ip_and_port(forwarder, 53))
                 .map(|address| format!("{}@{}", address.ip(), address.port()))
                 .collect(),
             dns_trust_anchors: config.network.dns_trust_anchors.clone(),
