@@ -1146,14 +1146,7 @@ fn string_list(value: Option<&Value>) -> Result<Vec<String>, String> {
 /// `postmaster@` and `abuse@` for each new domain, delivering to the same
 /// mailbox as `mailctl domain add` picks, unless the import defines them.
 fn add_role_aliases(config: &Config, plan: &mut Plan) {
-    let primary_suffix = format!("@{}", config.primary_domain);
-    let Some(postmaster) = config
-        .mailboxes
-        .iter()
-        .find(|mailbox| mailbox.address.ends_with(&primary_suffix))
-        .or_else(|| config.mailboxes.first())
-        .map(|mailbox| mailbox.address.clone())
-    else {
+    let Some(postmaster) = config.role_mailbox() else {
         return;
     };
     let taken: HashSet<String> = plan
@@ -1164,18 +1157,13 @@ fn add_role_aliases(config: &Config, plan: &mut Plan) {
         .collect();
     let mut roles = Vec::new();
     for domain in &plan.domains {
-        for role in ["postmaster", "abuse"] {
-            let source = format!("{role}@{}", domain.value.name);
-            if !taken.contains(&source) {
-                roles.push(Lined {
-                    line: domain.line,
-                    value: Alias {
-                        source,
-                        destinations: vec![postmaster.clone()],
-                    },
-                });
-            }
-        }
+        let aliases = crate::config::role_aliases(&domain.value.name, &postmaster, |address| {
+            taken.contains(address)
+        });
+        roles.extend(aliases.into_iter().map(|value| Lined {
+            line: domain.line,
+            value,
+        }));
     }
     plan.aliases.extend(roles);
 }

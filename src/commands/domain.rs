@@ -4,7 +4,7 @@
 
 use super::Global;
 use crate::cli::DomainCommand;
-use crate::config::{self, Alias, Config, Domain};
+use crate::config::{self, Config, Domain};
 use crate::error::user_error;
 use crate::live;
 use crate::names::DomainName;
@@ -60,14 +60,11 @@ fn add(project: &Project, input: &str) -> anyhow::Result<()> {
         tls_rpt_address: None,
         dkim: selectors,
     });
-    if let Some(postmaster) = postmaster(&config) {
-        for role in ["postmaster", "abuse"] {
-            let source = format!("{role}@{domain}");
-            config.aliases.push(Alias {
-                source,
-                destinations: vec![postmaster.clone()],
-            });
-        }
+    if let Some(postmaster) = config.role_mailbox() {
+        let roles = config::role_aliases(domain.as_str(), &postmaster, |address| {
+            config.receives(address)
+        });
+        config.aliases.extend(roles);
     }
     let (config, _) = live::apply_change(project, &config)?;
     output::status(format!(
@@ -78,20 +75,6 @@ fn add(project: &Project, input: &str) -> anyhow::Result<()> {
     let expected = dns::expected_records(&config, &keys)?.for_domain(&domain);
     output::data(dns::to_zone(&domain, &expected.records, &expected.notes));
     Ok(())
-}
-
-/// The mailbox that receives role mail: the first on the primary domain.
-fn postmaster(config: &Config) -> Option<String> {
-    config
-        .mailboxes
-        .iter()
-        .find(|mailbox| {
-            mailbox
-                .address
-                .ends_with(&format!("@{}", config.primary_domain))
-        })
-        .or_else(|| config.mailboxes.first())
-        .map(|mailbox| mailbox.address.clone())
 }
 
 fn on_domain(address: &str, domain: &str) -> bool {
@@ -138,7 +121,7 @@ fn remove(
     // Role aliases made by `domain add` alone do not hold the domain back.
     let owned: Vec<&String> = aliases
         .iter()
-        .filter(|source| !(source.starts_with("postmaster@") || source.starts_with("abuse@")))
+        .filter(|source| !config::is_role_address(source))
         .collect();
     if !purge && (!mailboxes.is_empty() || !owned.is_empty()) {
         return Err(user_error(

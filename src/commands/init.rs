@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::Global;
 use crate::cli::{InitArgs, TlsModeArg};
 use crate::config::{
-    self, Alias, Config, DkimAlgorithm, DkimSelector, Domain, Mailbox, Port, Ports, TlsMode,
+    self, Config, DkimAlgorithm, DkimSelector, Domain, Mailbox, Port, Ports, TlsMode,
 };
 use crate::error::{user_error, WithHint};
 use crate::names::{Address, DomainName};
@@ -537,18 +537,8 @@ fn build_config(settings: &Settings, previous: Option<&Config>) -> anyhow::Resul
 /// the first mailbox unless something already receives them.
 fn add_role_aliases(config: &mut Config, admin: &str) {
     for domain in config.domains.clone() {
-        for role in ["postmaster", "abuse"] {
-            let address = format!("{role}@{}", domain.name);
-            let taken = address == admin
-                || config.mailbox(&address).is_some()
-                || config.aliases.iter().any(|alias| alias.source == address);
-            if !taken {
-                config.aliases.push(Alias {
-                    source: address,
-                    destinations: vec![admin.to_owned()],
-                });
-            }
-        }
+        let roles = config::role_aliases(&domain.name, admin, |address| config.receives(address));
+        config.aliases.extend(roles);
     }
 }
 

@@ -701,6 +701,22 @@ impl Config {
             .find(|mailbox| mailbox.address == address)
     }
 
+    /// The mailbox that receives the role mail of new domains: the first
+    /// on the primary domain, else the first of all.
+    pub fn role_mailbox(&self) -> Option<String> {
+        let suffix = format!("@{}", self.primary_domain);
+        self.mailboxes
+            .iter()
+            .find(|mailbox| mailbox.address.ends_with(&suffix))
+            .or_else(|| self.mailboxes.first())
+            .map(|mailbox| mailbox.address.clone())
+    }
+
+    /// Whether a mailbox or an alias already uses `address`.
+    pub fn receives(&self, address: &str) -> bool {
+        self.mailbox(address).is_some() || self.aliases.iter().any(|alias| alias.source == address)
+    }
+
     /// The addresses the server is reached at publicly: configured, or the
     /// globally routable bind addresses.
     pub fn public_addresses(&self) -> Vec<IpAddr> {
@@ -714,6 +730,30 @@ impl Config {
             .filter(|address| is_global(*address))
             .collect()
     }
+}
+
+/// The role addresses every mail domain receives mail for (RFC 2142).
+pub const ROLE_ADDRESSES: [&str; 2] = ["postmaster", "abuse"];
+
+/// Whether `address` is one of the [`ROLE_ADDRESSES`] of its domain.
+pub fn is_role_address(address: &str) -> bool {
+    address
+        .split_once('@')
+        .is_some_and(|(local, _)| ROLE_ADDRESSES.contains(&local))
+}
+
+/// Aliases delivering the [`ROLE_ADDRESSES`] of `domain` to `destination`,
+/// leaving out the addresses `taken` says are used already.
+pub fn role_aliases(domain: &str, destination: &str, taken: impl Fn(&str) -> bool) -> Vec<Alias> {
+    ROLE_ADDRESSES
+        .iter()
+        .map(|role| format!("{role}@{domain}"))
+        .filter(|source| source != destination && !taken(source))
+        .map(|source| Alias {
+            source,
+            destinations: vec![destination.to_owned()],
+        })
+        .collect()
 }
 
 /// A date as the configuration writes it (`2026-12-24`, automatic replies).
@@ -777,5 +817,31 @@ pub fn is_global(address: IpAddr) -> bool {
                 || (segments[0] & 0xffc0) == 0xfe80
                 || (segments[0] == 0x2001 && segments[1] == 0x0db8))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_aliases_skip_what_is_taken_and_the_destination_itself() {
+        let aliases = role_aliases("example.org", "admin@example.com", |address| {
+            address == "abuse@example.org"
+        });
+        assert_eq!(
+            aliases,
+            vec![Alias {
+                source: "postmaster@example.org".to_owned(),
+                destinations: vec!["admin@example.com".to_owned()],
+            }]
+        );
+        assert!(
+            role_aliases("example.com", "postmaster@example.com", |_| false)
+                .iter()
+                .all(|alias| alias.source != "postmaster@example.com")
+        );
+        assert!(is_role_address("abuse@example.org"));
+        assert!(!is_role_address("abuser@example.org"));
     }
 }
