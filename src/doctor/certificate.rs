@@ -2,7 +2,7 @@
 //! (in `probe`) records the chain and the verifier's judgement without
 //! aborting; this module reads the leaf with x509-parser and decides. Pure.
 
-use super::{Finding, Status};
+use super::{Check, Finding, Status};
 
 /// Fewer days than this before expiry is a warning.
 pub const MINIMUM_DAYS: i64 = 14;
@@ -79,7 +79,7 @@ pub fn verdict(
     self_signed_mode: bool,
     fix_command: &str,
 ) -> Finding {
-    let check = "tls.certificate";
+    let check = Check::TlsCertificate;
     let Some(first) = served.chain.first() else {
         return Finding::new(
             check,

@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::{Finding, Status};
+use super::{Check, Finding, Status};
 
 const GIB: u64 = 1024 * 1024 * 1024;
 const MIB: u64 = 1024 * 1024;
@@ -32,7 +32,7 @@ pub fn disk(path: &str, available: u64, total: u64) -> Finding {
         Status::Ok
     };
     let finding = Finding::new(
-        "stack.disk",
+        Check::StackDisk,
         path,
         status,
         match status {
@@ -80,7 +80,7 @@ pub fn memory(available: u64, total: u64) -> Finding {
         Status::Ok
     };
     let finding = Finding::new(
-        "stack.memory",
+        Check::StackMemory,
         "host",
         status,
         match status {
@@ -132,7 +132,7 @@ pub fn client_addresses(
     gateway: Ipv4Addr,
     ip6tables: bool,
 ) -> Finding {
-    let check = "stack.client-address";
+    let check = Check::StackClientAddress;
     let subject = format!("port {smtp_port}");
     let on_port: Vec<IpAddr> = listeners
         .iter()

@@ -6,6 +6,7 @@
 
 pub mod blocklist;
 pub mod certificate;
+pub mod check;
 pub mod dmarc;
 pub mod host;
 pub mod lookup;
@@ -14,6 +15,8 @@ pub mod run;
 pub mod smtp;
 pub mod spf;
 pub mod verdict;
+
+pub use check::Check;
 
 use serde::Serialize;
 
@@ -49,7 +52,7 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// The check's stable name, `area.what` (`dns.spf`, `tls.certificate`).
-    pub check: String,
+    pub check: Check,
     /// What was checked: a domain, an address, `host:port`, a service.
     pub subject: String,
     pub status: Status,
@@ -68,13 +71,13 @@ pub struct Finding {
 
 impl Finding {
     pub fn new(
-        check: &str,
+        check: Check,
         subject: impl Into<String>,
         status: Status,
         summary: impl Into<String>,
     ) -> Finding {
         Finding {
-            check: check.to_owned(),
+            check,
             subject: subject.into(),
             status,
             summary: summary.into(),
@@ -85,7 +88,7 @@ impl Finding {
         }
     }
 
-    pub fn ok(check: &str, subject: impl Into<String>, summary: impl Into<String>) -> Finding {
+    pub fn ok(check: Check, subject: impl Into<String>, summary: impl Into<String>) -> Finding {
         Finding::new(check, subject, Status::Ok, summary)
     }
 
@@ -105,11 +108,6 @@ impl Finding {
     }
 }
 
-/// The area a check belongs to, for grouping the report.
-pub fn area(check: &str) -> &str {
-    check.split('.').next().unwrap_or(check)
-}
-
 /// Whether the whole run passes (exit 0): no warning and no error.
 pub fn passes(findings: &[Finding]) -> bool {
     !findings.iter().any(|finding| finding.status.fails())
@@ -122,7 +120,7 @@ pub fn to_text(findings: &[Finding]) -> String {
     let mut text = String::new();
     let mut current_area = "";
     for finding in findings {
-        let this_area = area(&finding.check);
+        let this_area = finding.check.area();
         if this_area != current_area {
             if !current_area.is_empty() {
                 text.push('\n');
@@ -173,18 +171,18 @@ mod tests {
 
     #[test]
     fn warnings_and_errors_fail_info_does_not() {
-        let ok = Finding::ok("dns.mx", "example.org", "fine");
-        let info = Finding::new("dns.dnssec", "example.org", Status::Info, "unsigned");
+        let ok = Finding::ok(Check::DnsMx, "example.org", "fine");
+        let info = Finding::new(Check::DnsDnssec, "example.org", Status::Info, "unsigned");
         assert!(passes(&[ok.clone(), info.clone()]));
-        let warning = Finding::new("tls.certificate", "x:25", Status::Warning, "soon");
+        let warning = Finding::new(Check::TlsCertificate, "x:25", Status::Warning, "soon");
         assert!(!passes(&[ok, info, warning]));
     }
 
     #[test]
     fn text_shows_fix_only_for_problems() {
-        let ok =
-            Finding::ok("dns.mx", "example.org", "points at mail.example.org").fix("never shown");
-        let bad = Finding::new("dns.spf", "example.org", Status::Error, "no SPF record")
+        let ok = Finding::ok(Check::DnsMx, "example.org", "points at mail.example.org")
+            .fix("never shown");
+        let bad = Finding::new(Check::DnsSpf, "example.org", Status::Error, "no SPF record")
             .expected("v=spf1 mx -all")
             .fix("example.org. 3600 IN TXT \"v=spf1 mx -all\"");
         let text = to_text(&[ok, bad]);

@@ -13,7 +13,7 @@ use super::blocklist::{self, Listing};
 use super::lookup::Dns;
 use super::probe::{self, TlsStart, Trust};
 use super::verdict::{self, Answer};
-use super::{certificate, host, smtp, Finding, Status};
+use super::{certificate, host, smtp, Check, Finding, Status};
 use crate::config::{Config, TlsMode};
 use crate::dns::{ExpectedRecords, RecordValue};
 
@@ -41,7 +41,7 @@ struct Context {
     root: PathBuf,
 }
 
-type Check = Pin<Box<dyn Future<Output = Vec<Finding>> + Send>>;
+type Running = Pin<Box<dyn Future<Output = Vec<Finding>> + Send>>;
 
 /// Runs every check and returns the findings in report order.
 pub async fn run(
@@ -82,64 +82,90 @@ pub async fn run(
         .filter(|name| options.domains.is_empty() || options.domains.contains(name))
         .collect();
 
-    let mut checks: Vec<(String, Check)> = Vec::new();
-    let mut add = |name: String, check: Check| checks.push((name, check));
+    let mut checks: Vec<(Check, String, Running)> = Vec::new();
+    let mut add =
+        |check: Check, subject: String, running: Running| checks.push((check, subject, running));
     add(
-        "stack.services".into(),
+        Check::StackServices,
+        String::new(),
         Box::pin(stack_services(context.clone())),
     );
-    add("stack.headroom".into(), Box::pin(headroom(context.clone())));
     add(
-        "stack.client-address".into(),
+        Check::StackHeadroom,
+        String::new(),
+        Box::pin(headroom(context.clone())),
+    );
+    add(
+        Check::StackClientAddress,
+        String::new(),
         Box::pin(client_address(context.clone())),
     );
     add(
-        "network.outbound-25".into(),
+        Check::NetworkOutbound25,
+        String::new(),
         Box::pin(outbound(context.clone())),
     );
-    add("network.ports".into(), Box::pin(listening(context.clone())));
     add(
-        "dns.address".into(),
+        Check::NetworkPorts,
+        String::new(),
+        Box::pin(listening(context.clone())),
+    );
+    add(
+        Check::DnsAddress,
+        String::new(),
         Box::pin(host_addresses(context.clone())),
     );
     for address in context.public.clone() {
         add(
-            format!("dns.ptr {address}"),
+            Check::DnsPtr,
+            address.to_string(),
             Box::pin(ptr(context.clone(), address)),
         );
     }
-    add("dns.tlsa".into(), Box::pin(tlsa(context.clone())));
+    add(
+        Check::DnsTlsa,
+        String::new(),
+        Box::pin(tlsa(context.clone())),
+    );
     for domain in &domains {
         add(
-            format!("dns.mx {domain}"),
+            Check::DnsMx,
+            domain.to_string(),
             Box::pin(mx(context.clone(), domain.clone())),
         );
         add(
-            format!("dns.spf {domain}"),
+            Check::DnsSpf,
+            domain.to_string(),
             Box::pin(spf(context.clone(), domain.clone())),
         );
         add(
-            format!("dns.dkim {domain}"),
+            Check::DnsDkim,
+            domain.to_string(),
             Box::pin(dkim(context.clone(), domain.clone())),
         );
         add(
-            format!("dns.dmarc {domain}"),
+            Check::DnsDmarc,
+            domain.to_string(),
             Box::pin(dmarc(context.clone(), domain.clone())),
         );
         add(
-            format!("dns.mta-sts {domain}"),
+            Check::DnsMtaSts,
+            domain.to_string(),
             Box::pin(mta_sts(context.clone(), domain.clone())),
         );
         add(
-            format!("dns.tls-rpt {domain}"),
+            Check::DnsTlsRpt,
+            domain.to_string(),
             Box::pin(tls_rpt(context.clone(), domain.clone())),
         );
         add(
-            format!("dns.caa {domain}"),
+            Check::DnsCaa,
+            domain.to_string(),
             Box::pin(caa(context.clone(), domain.clone())),
         );
         add(
-            format!("dns.dnssec {domain}"),
+            Check::DnsDnssec,
+            domain.to_string(),
             Box::pin(dnssec(context.clone(), domain.clone())),
         );
     }
@@ -149,7 +175,8 @@ pub async fn run(
                 continue;
             }
             add(
-                format!("reputation.address {address} {}", list.zone),
+                Check::ReputationAddress,
+                format!("{address} {}", list.zone),
                 Box::pin(address_listed(context.clone(), address, list.zone)),
             );
         }
@@ -157,7 +184,8 @@ pub async fn run(
     for domain in &domains {
         for zone in context.config.doctor.domain_blocklists.clone() {
             add(
-                format!("reputation.domain {domain} {zone}"),
+                Check::ReputationDomain,
+                format!("{domain} {zone}"),
                 Box::pin(domain_listed(context.clone(), domain.clone(), zone)),
             );
         }
@@ -177,24 +205,29 @@ pub async fn run(
             .and_then(|port| port.number())
         {
             add(
-                format!("tls.certificate {name}"),
+                Check::TlsCertificate,
+                name.to_string(),
                 Box::pin(certificate_check(context.clone(), name, port, start)),
             );
         }
     }
-    add("security.relay".into(), Box::pin(relay(context.clone())));
     add(
-        "security.auth-before-tls".into(),
+        Check::SecurityRelay,
+        String::new(),
+        Box::pin(relay(context.clone())),
+    );
+    add(
+        Check::SecurityAuthBeforeTls,
+        String::new(),
         Box::pin(auth_before_tls(context.clone())),
     );
 
-    let runs = checks.into_iter().map(|(name, check)| async move {
+    let runs = checks.into_iter().map(|(check, subject, running)| async move {
         let started = Instant::now();
-        let mut findings = match tokio::time::timeout(timeout, check).await {
+        let mut findings = match tokio::time::timeout(timeout, running).await {
             Ok(findings) => findings,
             Err(_) => {
-                let (check_name, subject) = name.split_once(' ').unwrap_or((name.as_str(), ""));
-                vec![Finding::new(check_name, subject, Status::Error, format!("the check did not finish within {} s", timeout.as_secs()))
+                vec![Finding::new(check, subject, Status::Error, format!("the check did not finish within {} s", timeout.as_secs()))
                     .fix("raise `doctor.timeout_seconds` in mailctl.yaml if the network is slow; otherwise the service or resolver does not answer")]
             }
         };
@@ -229,12 +262,12 @@ async fn stack_services(context: Arc<Context>) -> Vec<Finding> {
     let docker = match crate::docker::Docker::connect().await {
         Ok(docker) => docker,
         Err(error) => {
-            return vec![Finding::new("stack.docker", "daemon", Status::Error, format!("Docker is not reachable: {error:#}"))
+            return vec![Finding::new(Check::StackDocker, "daemon", Status::Error, format!("Docker is not reachable: {error:#}"))
                 .fix("start Docker (`systemctl start docker`) and make sure this user may use it (group `docker`)")]
         }
     };
     let mut findings = vec![Finding::ok(
-        "stack.docker",
+        Check::StackDocker,
         docker.endpoint(),
         format!("reachable, API {}", docker.api_version()),
     )];
@@ -242,7 +275,7 @@ async fn stack_services(context: Arc<Context>) -> Vec<Finding> {
         Ok(observed) => observed,
         Err(error) => {
             findings.push(Finding::new(
-                "stack.service",
+                Check::StackService,
                 &context.config.name,
                 Status::Error,
                 format!("cannot list the containers: {error:#}"),
@@ -257,7 +290,7 @@ async fn stack_services(context: Arc<Context>) -> Vec<Finding> {
             .find(|container| container.service.as_deref() == Some(service));
         let finding = match container {
             None => Finding::new(
-                "stack.service",
+                Check::StackService,
                 service,
                 Status::Error,
                 "no container: the service is not running",
@@ -273,13 +306,13 @@ async fn stack_services(context: Arc<Context>) -> Vec<Finding> {
                 );
                 if running && healthy {
                     Finding::ok(
-                        "stack.service",
+                        Check::StackService,
                         service,
                         format!("{state}, health {health}"),
                     )
                 } else {
                     Finding::new(
-                        "stack.service",
+                        Check::StackService,
                         service,
                         Status::Error,
                         format!("{state}, health {health}"),
@@ -330,7 +363,7 @@ async fn headroom(context: Arc<Context>) -> Vec<Finding> {
                 findings.push(host::disk(&path.display().to_string(), available, total))
             }
             None => findings.push(Finding::new(
-                "stack.disk",
+                Check::StackDisk,
                 path.display().to_string(),
                 Status::Warning,
                 "cannot read the free space (`df`)",
@@ -345,7 +378,7 @@ async fn headroom(context: Arc<Context>) -> Vec<Finding> {
     {
         Some((available, total)) => findings.push(host::memory(available, total)),
         None => findings.push(Finding::new(
-            "stack.memory",
+            Check::StackMemory,
             "host",
             Status::Warning,
             "cannot read /proc/meminfo",
@@ -357,7 +390,7 @@ async fn headroom(context: Arc<Context>) -> Vec<Finding> {
 async fn client_address(context: Arc<Context>) -> Vec<Finding> {
     let Some(port) = context.config.ports.smtp.number() else {
         return vec![Finding::new(
-            "stack.client-address",
+            Check::StackClientAddress,
             "smtp",
             Status::Info,
             "port 25 is not published",
@@ -423,9 +456,9 @@ async fn listening(context: Arc<Context>) -> Vec<Finding> {
             };
             let subject = format!("{}:{number} ({})", bind, port_name.name);
             findings.push(match probe::connect(SocketAddr::new(ip, number)).await {
-                Ok(_) => Finding::ok("network.port", subject, "listening"),
+                Ok(_) => Finding::ok(Check::NetworkPort, subject, "listening"),
                 Err(error) => Finding::new(
-                    "network.port",
+                    Check::NetworkPort,
                     subject,
                     Status::Error,
                     format!("not listening: {error}"),
@@ -537,7 +570,7 @@ async fn dkim(context: Arc<Context>, domain: String) -> Vec<Finding> {
         let Some(expected) = expected_txt(&context, &name, "v=DKIM1") else {
             findings.push(
                 Finding::new(
-                    "dns.dkim",
+                    Check::DnsDkim,
                     name,
                     Status::Error,
                     "the key is missing on disk",
@@ -571,7 +604,7 @@ async fn mta_sts(context: Arc<Context>, domain: String) -> Vec<Finding> {
     if let Some(expected) = expected_txt(&context, &name, "v=STSv1") {
         let found = context.dns.txt(&name).await;
         findings.push(verdict::exact_txt(
-            "dns.mta-sts",
+            Check::DnsMtaSts,
             &name,
             "v=STSv1",
             &expected,
@@ -640,7 +673,7 @@ async fn tls_rpt(context: Arc<Context>, domain: String) -> Vec<Finding> {
     let found = context.dns.txt(&name).await;
     match expected_txt(&context, &name, "v=TLSRPTv1") {
         Some(expected) => vec![verdict::exact_txt(
-            "dns.tls-rpt",
+            Check::DnsTlsRpt,
             &name,
             "v=TLSRPTv1",
             &expected,
@@ -653,9 +686,9 @@ async fn tls_rpt(context: Arc<Context>, domain: String) -> Vec<Finding> {
                 .iter()
                 .any(|text| text.starts_with("v=TLSRPTv1"));
             vec![if published {
-                Finding::ok("dns.tls-rpt", name, "a TLS-RPT record is published")
+                Finding::ok(Check::DnsTlsRpt, name, "a TLS-RPT record is published")
             } else {
-                Finding::new("dns.tls-rpt", name, Status::Info, "no TLS-RPT record: senders cannot report TLS failures to you")
+                Finding::new(Check::DnsTlsRpt, name, Status::Info, "no TLS-RPT record: senders cannot report TLS failures to you")
                     .fix(format!("set `tls_rpt_address` for `{domain}` in mailctl.yaml, then publish the record `mailctl dns {domain}` shows"))
             }]
         }
@@ -689,7 +722,7 @@ async fn address_listed(context: Arc<Context>, address: IpAddr, zone: String) ->
     let name = blocklist::address_query(address, &zone);
     let subject = format!("{address} in {zone}");
     listing_finding(
-        "reputation.address",
+        Check::ReputationAddress,
         subject,
         &zone,
         context.dns.ipv4(&name).await,
@@ -700,7 +733,7 @@ async fn domain_listed(context: Arc<Context>, domain: String, zone: String) -> V
     let name = format!("{domain}.{zone}");
     let subject = format!("{domain} in {zone}");
     listing_finding(
-        "reputation.domain",
+        Check::ReputationDomain,
         subject,
         &zone,
         context.dns.ipv4(&name).await,
@@ -708,7 +741,7 @@ async fn domain_listed(context: Arc<Context>, domain: String, zone: String) -> V
 }
 
 fn listing_finding(
-    check: &str,
+    check: Check,
     subject: String,
     zone: &str,
     answer: Answer<Ipv4Addr>,
@@ -777,7 +810,7 @@ async fn certificate_check(
             fix,
         )],
         Err(error) => vec![Finding::new(
-            "tls.certificate",
+            Check::TlsCertificate,
             subject,
             Status::Error,
             format!("no TLS session: {error}"),
@@ -804,7 +837,7 @@ async fn relay(context: Arc<Context>) -> Vec<Finding> {
     match probe::relay(port_address(&context, port), recipient).await {
         Ok((mail, rcpt)) => vec![smtp::relay(&subject, &mail, rcpt.as_ref(), recipient)],
         Err(error) => vec![Finding::new(
-            "security.relay",
+            Check::SecurityRelay,
             subject,
             Status::Error,
             format!("the relay test could not run: {error}"),
@@ -830,7 +863,7 @@ async fn auth_before_tls(context: Arc<Context>) -> Vec<Finding> {
                 smtp::auth_before_tls(&subject, &reply)
             }
             Err(error) => Finding::new(
-                "security.auth-before-tls",
+                Check::SecurityAuthBeforeTls,
                 subject,
                 Status::Error,
                 format!("cannot talk SMTP: {error}"),

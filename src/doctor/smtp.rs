@@ -1,7 +1,7 @@
 //! SMTP replies and the verdicts on what the server said: the relay test
 //! and AUTH before STARTTLS. The conversation itself is in `probe`. Pure.
 
-use super::{Finding, Status};
+use super::{Check, Finding, Status};
 
 /// One SMTP reply: the code and its text lines (RFC 5321 §4.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub fn relay(
     rcpt_to: Option<&Reply>,
     recipient: &str,
 ) -> Finding {
-    let check = "security.relay";
+    let check = Check::SecurityRelay;
     match rcpt_to {
         Some(reply) if reply.code >= 400 => Finding::ok(check, subject, format!("relaying to `{recipient}` without AUTH is refused"))
             .found(reply.text()),
@@ -61,7 +61,7 @@ pub fn relay(
 
 /// AUTH must not be offered before STARTTLS (RFC 4954 §4, RFC 8314 §3).
 pub fn auth_before_tls(subject: &str, ehlo: &Reply) -> Finding {
-    let check = "security.auth-before-tls";
+    let check = Check::SecurityAuthBeforeTls;
     let auth: Vec<String> = ehlo
         .extensions()
         .into_iter()
@@ -97,7 +97,7 @@ pub enum OutboundProblem {
 
 /// Outbound port 25: the provider must let the server reach other MXs.
 pub fn outbound(target: &str, result: &Result<Reply, OutboundProblem>) -> Finding {
-    let check = "network.outbound-25";
+    let check = Check::NetworkOutbound25;
     match result {
         Ok(reply) if reply.code == 220 => Finding::ok(check, target, "outbound connections to port 25 work").found(reply.text()),
         Ok(reply) => Finding::new(check, target, Status::Warning, "connected, but the greeting is not 220").found(reply.text()),

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use super::spf::{self, Outcome};
-use super::{dmarc, Finding, Status};
+use super::{dmarc, Check, Finding, Status};
 
 /// A DNS answer as the checks see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ impl<T> Answer<T> {
     }
 }
 
-fn failed(check: &str, subject: &str, what: &str, error: &str) -> Finding {
+fn failed(check: Check, subject: &str, what: &str, error: &str) -> Finding {
     Finding::new(
         check,
         subject,
@@ -43,7 +43,7 @@ pub fn record_line(name: &str, rtype: &str, data: &str) -> String {
 
 /// The domain's MX must name the server's hostname.
 pub fn mx(domain: &str, hostname: &str, answer: &Answer<(u16, String)>) -> Finding {
-    let check = "dns.mx";
+    let check = Check::DnsMx;
     let fix = format!(
         "publish `{}` and remove MX records naming other hosts",
         record_line(domain, "MX", &format!("10 {hostname}."))
@@ -100,7 +100,7 @@ pub fn mx(domain: &str, hostname: &str, answer: &Answer<(u16, String)>) -> Findi
 
 /// The hostname's A and AAAA must equal the server's public addresses.
 pub fn addresses(hostname: &str, expected: &[IpAddr], found: &Answer<IpAddr>) -> Finding {
-    let check = "dns.address";
+    let check = Check::DnsAddress;
     if let Answer::Failed(error) = found {
         return failed(check, hostname, "A/AAAA", error);
     }
@@ -167,7 +167,7 @@ pub fn ptr(
     ptr: &Answer<String>,
     forward: &Answer<IpAddr>,
 ) -> Finding {
-    let check = "dns.ptr";
+    let check = Check::DnsPtr;
     let subject = address.to_string();
     let fix = format!(
         "ask the provider of {address} (its control panel's \"reverse DNS\") to set the PTR to `{hostname}`: {}",
@@ -235,7 +235,7 @@ pub fn spf(
     evaluations: &[(IpAddr, spf::Evaluation)],
     expected: &str,
 ) -> Finding {
-    let check = "dns.spf";
+    let check = Check::DnsSpf;
     let fix = format!(
         "publish one SPF record: {}",
         record_line(domain, "TXT", &format!("\"{expected}\""))
@@ -369,7 +369,7 @@ pub fn dkim_key(text: &str) -> Option<String> {
 
 /// A selector's TXT must carry the key on disk.
 pub fn dkim(domain: &str, selector: &str, expected_text: &str, found: &Answer<String>) -> Finding {
-    let check = "dns.dkim";
+    let check = Check::DnsDkim;
     let name = format!("{selector}._domainkey.{domain}");
     let fix = format!(
         "publish {} (the full value: `mailctl dns {domain}`)",
@@ -425,7 +425,7 @@ pub fn dkim(domain: &str, selector: &str, expected_text: &str, found: &Answer<St
 
 /// DMARC: one valid record at `_dmarc.<domain>`.
 pub fn dmarc(domain: &str, expected_text: &str, found: &Answer<String>) -> Finding {
-    let check = "dns.dmarc";
+    let check = Check::DnsDmarc;
     let name = format!("_dmarc.{domain}");
     let fix = format!(
         "publish {}",
@@ -463,7 +463,7 @@ pub fn dmarc(domain: &str, expected_text: &str, found: &Answer<String>) -> Findi
 /// A TXT record expected verbatim (`_mta-sts`, `_smtp._tls`): `prefix`
 /// identifies the kind (`v=STSv1`, `v=TLSRPTv1`).
 pub fn exact_txt(
-    check: &str,
+    check: Check,
     name: &str,
     prefix: &str,
     expected_text: &str,
@@ -526,7 +526,7 @@ pub fn mta_sts_policy(
     expected_policy: &str,
     served: &Result<String, String>,
 ) -> Finding {
-    let check = "dns.mta-sts-policy";
+    let check = Check::DnsMtaStsPolicy;
     let subject = format!("https://mta-sts.{domain}/.well-known/mta-sts.txt");
     let body = match served {
         Ok(body) => body,
@@ -581,7 +581,7 @@ pub fn mta_sts_policy(
 
 /// CAA: absent (any CA may issue) or allowing the ACME CA.
 pub fn caa(domain: &str, acme_ca: Option<&str>, found: &Answer<(String, String)>) -> Finding {
-    let check = "dns.caa";
+    let check = Check::DnsCaa;
     let records = match found {
         Answer::Failed(error) => return failed(check, domain, "CAA", error),
         other => other.records(),
@@ -641,7 +641,7 @@ pub fn caa(domain: &str, acme_ca: Option<&str>, found: &Answer<(String, String)>
 /// `records`: (usage, selector, matching, data); `matches` tells, per
 /// record, whether it matched the served chain.
 pub fn tlsa(name: &str, found: &Answer<(u8, u8, u8, Vec<u8>)>, matches: &[bool]) -> Finding {
-    let check = "dns.tlsa";
+    let check = Check::DnsTlsa;
     match found {
         Answer::Failed(error) => failed(check, name, "TLSA", error),
         Answer::Empty => Finding::ok(check, name, "no TLSA records published (DANE is optional)"),
@@ -665,7 +665,7 @@ pub fn tlsa(name: &str, found: &Answer<(u8, u8, u8, Vec<u8>)>, matches: &[bool])
 
 /// Whether answers are DNSSEC-validated (the AD bit from the resolver).
 pub fn dnssec(domain: &str, authenticated: &Result<bool, String>) -> Finding {
-    let check = "dns.dnssec";
+    let check = Check::DnsDnssec;
     match authenticated {
         Ok(true) => Finding::ok(check, domain, "answers are DNSSEC-validated"),
         Ok(false) => Finding::new(check, domain, Status::Info, "answers are not DNSSEC-validated: the zone is unsigned or the resolver does not validate")
@@ -891,7 +891,7 @@ mod tests {
         let txt = Answer::Records(vec!["v=STSv1; id=abc".to_owned()]);
         assert_eq!(
             exact_txt(
-                "dns.mta-sts",
+                Check::DnsMtaSts,
                 "_mta-sts.example.org",
                 "v=STSv1",
                 "v=STSv1; id=abc",
@@ -903,7 +903,7 @@ mod tests {
         );
         assert_eq!(
             exact_txt(
-                "dns.mta-sts",
+                Check::DnsMtaSts,
                 "_mta-sts.example.org",
                 "v=STSv1",
                 "v=STSv1; id=def",
