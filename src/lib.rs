@@ -22,6 +22,7 @@ pub mod net;
 pub mod output;
 pub mod passwords;
 pub mod plan;
+pub mod progress;
 pub mod project;
 pub mod prompt;
 pub mod render;

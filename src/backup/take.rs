@@ -20,9 +20,9 @@ use sha2::{Digest, Sha256};
 
 use crate::backup::write::{ArchiveWriter, Item};
 use crate::backup::{self, Manifest};
-use crate::docker::progress::Progress;
 use crate::docker::{Docker, HelperMount};
 use crate::output;
+use crate::progress::Progress;
 use crate::project::Project;
 use crate::spec::StackSpec;
 

@@ -176,17 +176,24 @@ fn apply(
             ));
         }
         // Argon2id is the slow part: spread it over every core.
+        let progress = crate::progress::Progress::new();
+        let counter = progress.counter("hashing", to_hash as u64);
         let hashes = mailboxes
             .par_iter()
-            .map(|new| match &new.password {
-                Password::Hashed => Ok(None),
-                Password::Plain(password) => passwords::hash_argon2id(password).map(Some),
-                Password::Reset { .. } => {
-                    passwords::hash_argon2id(&passwords::generate(UNUSABLE_PASSWORD_CHARS))
-                        .map(Some)
-                }
+            .map(|new| {
+                let hash = match &new.password {
+                    Password::Hashed => return Ok(None),
+                    Password::Plain(password) => passwords::hash_argon2id(password),
+                    Password::Reset { .. } => {
+                        passwords::hash_argon2id(&passwords::generate(UNUSABLE_PASSWORD_CHARS))
+                    }
+                };
+                counter.inc();
+                hash.map(Some)
             })
-            .collect::<anyhow::Result<Vec<Option<String>>>>()?;
+            .collect::<anyhow::Result<Vec<Option<String>>>>();
+        counter.finish();
+        let hashes = hashes?;
         for (new, hash) in mailboxes.iter_mut().zip(hashes) {
             if let Some(hash) = hash {
                 new.mailbox.password_hash = hash;

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use super::Global;
 use crate::cli::RestartArgs;
-use crate::docker::progress::Progress;
 use crate::docker::{self, Docker};
 use crate::error::user_error;
 use crate::output;
 use crate::plan::{self, dependency_order, Action};
+use crate::progress::Progress;
 use crate::project::Project;
 use crate::stack::{container_for, desired_stack, report_failures, unknown_service};
 

@@ -18,10 +18,10 @@ use super::Global;
 use crate::backup::take::{helper_image, volume_image, HELPER_ROOT};
 use crate::backup::{self, read};
 use crate::cli::RestoreArgs;
-use crate::docker::progress::Progress;
 use crate::docker::{self, Docker, HelperMount};
 use crate::error::user_error;
 use crate::output;
+use crate::progress::Progress;
 use crate::project::Project;
 use crate::stack::desired_stack;
 

@@ -21,10 +21,10 @@ use serde_json::json;
 use super::Global;
 use crate::cli::UpgradeArgs;
 use crate::config::{self, migrate};
-use crate::docker::progress::Progress;
 use crate::docker::{self, Docker};
 use crate::error::user_error;
 use crate::output;
+use crate::progress::Progress;
 use crate::project::Project;
 use crate::render;
 use crate::spec::StackSpec;
@@ -450,7 +450,7 @@ async fn replace(
     spec: &StackSpec,
     service: &crate::spec::ServiceSpec,
     now: Option<&Current>,
-    task: &crate::docker::progress::Task,
+    task: &crate::progress::Task,
     replaced: &mut Vec<Replaced>,
 ) -> anyhow::Result<String> {
     let name = service.container_name.clone();

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use super::progress::{Progress, Task};
 use super::Docker;
 use crate::plan::{Action, ContainerState, Health, Plan, RemoveReason, Step};
+use crate::progress::{Progress, Task};
 use crate::spec::{ServiceSpec, StackSpec};
 
 /// How often health is polled.

@@ -8,9 +8,9 @@ use std::collections::VecDeque;
 use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
 use futures_util::StreamExt;
 
-use super::progress::Progress;
 use super::{daemon_message, failed, is_not_found, Docker};
 use crate::error::user_error;
+use crate::progress::Progress;
 use crate::spec::StackSpec;
 
 /// Lines of a failed step shown to the user.

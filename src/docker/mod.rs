@@ -10,7 +10,6 @@ mod archive;
 mod containers;
 mod images;
 pub mod ports;
-pub mod progress;
 mod resources;
 
 use std::future::Future;

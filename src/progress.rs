@@ -1,6 +1,7 @@
-//! Progress of builds, starts and health waits on stderr: one indicatif
-//! spinner per task when stderr is a terminal, plain status lines otherwise
-//! (or nothing with `-q`). Words say what happened; nothing relies on color.
+//! Progress on stderr (builds, starts and health waits, counted work such
+//! as password hashing): one indicatif spinner or bar per task when stderr
+//! is a terminal, plain status lines otherwise (or nothing with `-q`).
+//! Words say what happened; nothing relies on color.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -52,6 +53,24 @@ impl Progress {
             name: name.to_owned(),
             last: Mutex::new(String::new()),
         }
+    }
+
+    /// A bar counting `total` items of work (`<name> [###   ] 12/40`),
+    /// advanced from any thread.
+    pub fn counter(&self, name: &str, total: u64) -> Counter {
+        let bar = self.multi.as_ref().map(|multi| {
+            let style = ProgressStyle::with_template(
+                "  {prefix:<9} [{bar:30}] {pos}/{len} {elapsed:>4}, {eta} left",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("#>-");
+            multi.add(
+                ProgressBar::new(total)
+                    .with_style(style)
+                    .with_prefix(name.to_owned()),
+            )
+        });
+        Counter { bar }
     }
 
     /// A line above the spinners (or a plain status line).
@@ -145,6 +164,28 @@ impl Drop for Task {
             if !bar.is_finished() {
                 bar.abandon();
             }
+        }
+    }
+}
+
+/// Counted work: a bar on a terminal, silent otherwise (the caller says
+/// what was done when it is).
+pub struct Counter {
+    bar: Option<ProgressBar>,
+}
+
+impl Counter {
+    /// One more item done.
+    pub fn inc(&self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 }
