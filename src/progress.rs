@@ -4,7 +4,7 @@
 //! Words say what happened; nothing relies on color.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
@@ -13,6 +13,9 @@ use crate::output;
 /// Where progress goes for one command.
 pub struct Progress {
     multi: Option<MultiProgress>,
+    /// When the command started its work: plain lines with `-v` say how
+    /// long after it each step happened (a timeline).
+    started: Instant,
 }
 
 impl Progress {
@@ -22,12 +25,16 @@ impl Progress {
         let interactive = output::stderr_is_terminal() && !dumb && !output::quiet();
         Progress {
             multi: interactive.then(MultiProgress::new),
+            started: Instant::now(),
         }
     }
 
     /// Plain lines only (for tests and `--json`).
     pub fn plain() -> Progress {
-        Progress { multi: None }
+        Progress {
+            multi: None,
+            started: Instant::now(),
+        }
     }
 
     pub fn is_interactive(&self) -> bool {
@@ -52,6 +59,7 @@ impl Progress {
             bar,
             name: name.to_owned(),
             last: Mutex::new(String::new()),
+            started: self.started,
         }
     }
 
@@ -97,9 +105,24 @@ pub struct Task {
     bar: Option<ProgressBar>,
     name: String,
     last: Mutex<String>,
+    started: Instant,
 }
 
 impl Task {
+    /// A plain status line for this task; with `-v`, the seconds since the
+    /// command started come first.
+    fn line(&self, text: &str) -> String {
+        if output::verbose() {
+            format!(
+                "{:>5.1}s {:<9} {text}",
+                self.started.elapsed().as_secs_f64(),
+                self.name
+            )
+        } else {
+            format!("{:<9} {text}", self.name)
+        }
+    }
+
     /// What the task does now. Plain output prints only changes.
     pub fn message(&self, text: impl Into<String>) {
         let text = text.into();
@@ -111,7 +134,7 @@ impl Task {
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
                 if *last != text {
-                    output::status(format!("{:<9} {text}", self.name));
+                    output::status(self.line(&text));
                     *last = text;
                 }
             }
@@ -138,7 +161,7 @@ impl Task {
                 );
                 bar.finish_with_message(text);
             }
-            None => output::status(format!("{:<9} {text}", self.name)),
+            None => output::status(self.line(&text)),
         }
     }
 
@@ -153,7 +176,7 @@ impl Task {
                 );
                 bar.abandon_with_message(text);
             }
-            None => output::status(format!("{:<9} {text}", self.name)),
+            None => output::status(self.line(&text)),
         }
     }
 }

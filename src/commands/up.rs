@@ -111,9 +111,6 @@ async fn up(
     if !failures.is_empty() {
         return Err(report_failures(failures));
     }
-    if !plan.is_empty() {
-        confirm_docker_health(&docker, spec, options.health_timeout).await?;
-    }
 
     let endpoints = endpoints(config, spec);
     if global.json {
@@ -142,42 +139,6 @@ async fn up(
         output::warning(warning);
     }
     Ok(())
-}
-
-/// Services pass their own health check (run by mailctl) before Docker's
-/// first scheduled check; wait until Docker agrees, so that `status`,
-/// `docker ps` and Compose see the stack as healthy when `up` returns.
-async fn confirm_docker_health(
-    docker: &Docker,
-    spec: &StackSpec,
-    timeout: Duration,
-) -> anyhow::Result<()> {
-    let started = std::time::Instant::now();
-    loop {
-        let observed = docker.observe(&spec.project).await?;
-        let waiting: Vec<&str> = spec
-            .services
-            .iter()
-            .filter(|service| {
-                !observed.containers.iter().any(|container| {
-                    container.name == service.container_name
-                        && container.health == crate::plan::Health::Healthy
-                })
-            })
-            .map(|service| service.name.as_str())
-            .collect();
-        if waiting.is_empty() {
-            return Ok(());
-        }
-        if started.elapsed() > timeout {
-            anyhow::bail!(
-                "Docker does not report {} as healthy within {} s, although their health checks passed",
-                waiting.join(", "),
-                timeout.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// Prints what `up` would do, on stdout (or as JSON), and changes nothing.
