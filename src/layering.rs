@@ -14,12 +14,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// What a command module may take from `commands`: the resolved global
-/// settings and the password prompt, which are not commands.
-const COMMAND_HELPERS: [&str; 2] = ["Global", "password_input"];
+/// The module of `commands` that is a helper, not a command: the
+/// password prompt (a command may also take `commands::Global`).
+const COMMAND_HELPERS: [&str; 1] = ["password_input"];
 
-/// Every `.rs` file below `src/`, with its text up to `#[cfg(test)]`,
-/// comments removed.
+/// Every `.rs` file below `src/` but this one, as code: comments and the
+/// contents of string literals removed, and the `#[cfg(test)] mod` blocks
+/// cut off (test modules come last in this crate's files).
 fn sources() -> Vec<(PathBuf, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
@@ -30,14 +31,16 @@ fn sources() -> Vec<(PathBuf, String)> {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|extension| extension == "rs") {
-                let text = std::fs::read_to_string(&path).unwrap();
-                let code = text.split("#[cfg(test)]").next().unwrap_or("");
-                let code: String = code
-                    .lines()
-                    .map(|line| line.split("//").next().unwrap_or(""))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                files.push((path.strip_prefix(&root).unwrap().to_owned(), code));
+                let relative = path.strip_prefix(&root).unwrap().to_owned();
+                if relative == Path::new("layering.rs") {
+                    continue;
+                }
+                let code = code_only(&std::fs::read_to_string(&path).unwrap());
+                let code = match code.find("#[cfg(test)]\nmod ") {
+                    Some(position) => code[..position].to_owned(),
+                    None => code,
+                };
+                files.push((relative, code));
             }
         }
     }
@@ -45,8 +48,67 @@ fn sources() -> Vec<(PathBuf, String)> {
     files
 }
 
+/// `text` without comments and with string and character literals emptied
+/// (a path written in a message is no import); lines are kept.
+fn code_only(text: &str) -> String {
+    let mut code = String::with_capacity(text.len());
+    let mut characters = text.chars().peekable();
+    while let Some(character) = characters.next() {
+        match character {
+            '/' if characters.peek() == Some(&'/') => {
+                for next in characters.by_ref() {
+                    if next == '\n' {
+                        code.push('\n');
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                code.push('"');
+                while let Some(next) = characters.next() {
+                    match next {
+                        '\\' => {
+                            characters.next();
+                        }
+                        '"' => break,
+                        '\n' => code.push('\n'),
+                        _ => {}
+                    }
+                }
+                code.push('"');
+            }
+            '\'' => {
+                // A character literal ('"', '\\'') is emptied; a lifetime
+                // ('a) is kept.
+                let mut lookahead = characters.clone();
+                match (lookahead.next(), lookahead.next()) {
+                    (Some('\\'), _) => {
+                        characters.next();
+                        characters.next();
+                        for next in characters.by_ref() {
+                            if next == '\'' {
+                                break;
+                            }
+                        }
+                        code.push_str("' '");
+                    }
+                    (Some(_), Some('\'')) => {
+                        characters.next();
+                        characters.next();
+                        code.push_str("' '");
+                    }
+                    _ => code.push('\''),
+                }
+            }
+            _ => code.push(character),
+        }
+    }
+    code
+}
+
 /// The first path segment of each path `text` names after `prefix`
-/// (`crate::`, `super::`), including `prefix{a, b::c}` groups.
+/// (`crate::`, `super::`), including every path of `prefix{a, b::{c, d}}`
+/// groups (their first segments: `a`, `b`).
 fn referenced(text: &str, prefix: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let identifier = |rest: &str| -> String {
@@ -62,12 +124,32 @@ fn referenced(text: &str, prefix: &str) -> BTreeSet<String> {
                 .ends_with(|character: char| character.is_ascii_alphanumeric() || character == '_');
         if boundary {
             if let Some(group) = after.strip_prefix('{') {
-                let inside = group.split('}').next().unwrap_or("");
-                for part in inside.split(',') {
-                    let name = identifier(part.trim());
-                    if !name.is_empty() {
-                        names.insert(name);
+                // Top-level items of the group: split at commas outside
+                // nested braces, up to the matching closing brace.
+                let mut depth = 0;
+                let mut item = String::new();
+                for character in group.chars() {
+                    match character {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => break,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => {
+                            let name = identifier(item.trim());
+                            if !name.is_empty() {
+                                names.insert(name);
+                            }
+                            item.clear();
+                            continue;
+                        }
+                        _ => {}
                     }
+                    if depth == 0 || character != '{' {
+                        item.push(character);
+                    }
+                }
+                let name = identifier(item.trim());
+                if !name.is_empty() {
+                    names.insert(name);
                 }
             } else {
                 let name = identifier(after);

@@ -3,11 +3,13 @@
 //! error for a service name the stack lacks, and one error for services
 //! that did not become healthy (their health output and logs printed).
 
+use std::time::Duration;
+
 use crate::config::Config;
-use crate::docker::ServiceFailure;
+use crate::docker::{Docker, ServiceFailure};
 use crate::error::user_error;
 use crate::output;
-use crate::plan::{Observed, ObservedContainer};
+use crate::plan::{ContainerState, Health, Observed, ObservedContainer};
 use crate::project::Project;
 use crate::spec::{ServiceSpec, StackSpec};
 
@@ -31,6 +33,29 @@ pub fn container_for<'a>(
     candidates()
         .find(|container| container.name == service.container_name)
         .or_else(|| candidates().next())
+}
+
+/// How long one run of a service's health command may take here.
+const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Docker runs its first scheduled health check an interval after a
+/// container starts; until then it says `starting`. For each running
+/// container in that state, runs the same health command now and, when it
+/// passes, counts the container healthy, as `up` does before it starts the
+/// services that depend on it.
+pub async fn confirm_starting(docker: &Docker, observed: &mut Observed) {
+    for container in &mut observed.containers {
+        if container.state != ContainerState::Running || container.health != Health::Starting {
+            continue;
+        }
+        let probe = docker.exec(&container.name, &[crate::spec::HEALTH_COMMAND]);
+        let passed = tokio::time::timeout(HEALTH_PROBE_TIMEOUT, probe)
+            .await
+            .is_ok_and(|result| result.is_ok_and(|output| output.exit_code == 0));
+        if passed {
+            container.health = Health::Healthy;
+        }
+    }
 }
 
 /// The error for a named service that is not part of the stack.

@@ -350,6 +350,18 @@ fn rows() -> Vec<Row> {
             (8, 16),
         ),
         row(
+            "dns_forwarder_ipv6",
+            insert_before(8, "  dns_forwarders: [\"[2001:db8::53]:5353\"]"),
+            "`[2001:db8::53]:5353` is an IPv6 address, but the stack's resolver asks over IPv4 only",
+            (8, 20),
+        ),
+        row(
+            "private_root_without_forwarders",
+            insert_before(8, "  dns_trust_anchors: [\". IN DS 1 13 2 ABCD\"]"),
+            "a trust anchor for `.` replaces the real root's key, but no `dns_forwarders` serve that private root",
+            (8, 22),
+        ),
+        row(
             "dns_trust_anchor_not_a_record",
             insert_before(8, "  dns_trust_anchors: [\"example.net. IN A 192.0.2.1\"]"),
             "`example.net. IN A 192.0.2.1` is not a DS or DNSKEY record",

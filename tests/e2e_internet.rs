@@ -34,8 +34,10 @@ const DELIVERY: Duration = Duration::from_secs(90);
 
 /// The stack and the internet around it.
 struct World {
-    internet: Internet,
+    // Dropped in this order: the stack first, then the internet it is
+    // published on.
     project: Cleanup,
+    internet: Internet,
     scratch: PathBuf,
     /// Distinguishes this run's messages.
     run: String,
@@ -276,14 +278,25 @@ fn ordinary_message(from: &str, to: &str, subject: &str, message_id: &str) -> St
 
 /// Signs `message` with the foreign provider's DKIM key (python3-dkim).
 fn foreign_dkim_sign(world: &World, message: &str) -> String {
+    dkim_sign(
+        message,
+        &world.internet.foreign_dkim_key,
+        internet::FOREIGN_SELECTOR,
+        internet::FOREIGN_DOMAIN,
+    )
+}
+
+/// Signs `message` with the RSA key in `key` as `selector._domainkey.domain`.
+fn dkim_sign(message: &str, key: &Path, selector: &str, domain: &str) -> String {
     let script = "import sys, dkim\n\
         key = open(sys.argv[1], 'rb').read()\n\
         message = sys.stdin.buffer.read()\n\
-        signature = dkim.sign(message, b'harness', b'foreign.test', key, include_headers=[b'from', b'to', b'subject', b'date', b'message-id'])\n\
+        signature = dkim.sign(message, sys.argv[2].encode(), sys.argv[3].encode(), key, include_headers=[b'from', b'to', b'subject', b'date', b'message-id'])\n\
         sys.stdout.buffer.write(signature + message)\n";
     let mut child = Command::new("/usr/bin/python3")
         .args(["-c", script])
-        .arg(&world.internet.foreign_dkim_key)
+        .arg(key)
+        .args([selector, domain])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -299,6 +312,22 @@ fn foreign_dkim_sign(world: &World, message: &str) -> String {
     let output = child.wait_with_output().unwrap();
     assert_ok(&output, "python3 dkim.sign");
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// The project's RSA DKIM key of `domain`: its path and selector.
+fn project_rsa_key(world: &World, domain: &str) -> (PathBuf, String) {
+    let directory = world.dir().join("dkim").join(domain);
+    let path = std::fs::read_dir(&directory)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("rsa"))
+        })
+        .unwrap_or_else(|| panic!("no RSA key in {}", directory.display()));
+    let selector = path.file_stem().unwrap().to_string_lossy().into_owned();
+    (path, selector)
 }
 
 /// Runs `body` as the scenario `name`, collecting its failure. With
@@ -375,8 +404,8 @@ fn start_world() -> World {
     let scratch = internet.dir().join("scratch");
     std::fs::create_dir(&scratch).unwrap();
     World {
-        internet,
         project,
+        internet,
         scratch,
         run: unique(),
     }
@@ -473,6 +502,17 @@ fn the_stack_on_a_simulated_internet() {
         !String::from_utf8_lossy(&rules.stdout).contains("mailctl-test-internet"),
         "the firewall rule is left over"
     );
+    let containers = docker(&["ps", "-aq", "--filter", "name=^mcti-"]);
+    assert!(containers.trim().is_empty(), "left over: {containers}");
+    let netns_files = std::fs::read_dir("/etc/netns")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|entry| entry.file_name().to_string_lossy().starts_with("mcti-"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(netns_files, 0, "/etc/netns entries are left over");
     eprintln!("whole test {:.1} s", started.elapsed().as_secs_f64());
     assert!(
         failures.is_empty(),
@@ -666,6 +706,36 @@ fn forged_from(world: &World) {
             );
             std::thread::sleep(Duration::from_secs(2));
             assert_eq!(world.count_mail(ADMIN, &marker), 0);
+            // The control: the same message from the same host with the
+            // domain's own DKIM signature passes DMARC and is delivered, so
+            // the refusal was DMARC's.
+            let signed_marker = world.token(&format!("signed-{domain}"));
+            let signed = ordinary_message(
+                &forged,
+                &forged,
+                "Your mailbox is full",
+                &format!("{signed_marker}@{domain}"),
+            );
+            let (key, selector) = project_rsa_key(world, domain);
+            let signed = dkim_sign(&signed, &key, &selector, domain);
+            let swaks = world.send_to_mx(
+                &world.internet.foreign_out,
+                internet::FOREIGN_OUT_NAME,
+                &forged,
+                &forged,
+                &signed,
+            );
+            assert!(
+                swaks.queue_id().is_some(),
+                "signed by the domain, the same message is accepted\n{}",
+                swaks.transcript
+            );
+            assert!(
+                world
+                    .wait_for_mail(ADMIN, "INBOX", &signed_marker)
+                    .is_some(),
+                "the signed message arrives"
+            );
         } else {
             assert!(
                 swaks.queue_id().is_some(),
@@ -998,6 +1068,11 @@ fn wrong_tlsa(world: &mut World) {
         "sent despite the wrong TLSA"
     );
     assert!(world.queue().contains(&queue_id), "{}", world.queue());
+    let finger = finger(world);
+    assert!(
+        finger.contains("no matching DANE TLSA records"),
+        "posttls-finger sees the mismatch too\n{finger}"
+    );
     let _ = docker(&[
         "exec",
         &world.container("smtp"),

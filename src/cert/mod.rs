@@ -387,8 +387,9 @@ pub struct Attempt {
     pub validation: Option<Validation>,
 }
 
-/// Which names of an order had their challenge answered, and which the
-/// ACME server had already authorized for this account and reused.
+/// Which names of an order needed a challenge (`answered`: placed and
+/// answered, or about to be when a later step failed), and which the ACME
+/// server had already authorized for this account and reused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Validation {
     pub answered: Vec<String>,

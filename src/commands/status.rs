@@ -7,7 +7,7 @@ use super::Global;
 use crate::cli::StatusArgs;
 use crate::docker::{self, Docker};
 use crate::output;
-use crate::plan::{ContainerState, Health, Observed, ObservedContainer};
+use crate::plan::{Observed, ObservedContainer};
 use crate::project::Project;
 use crate::spec::StackSpec;
 use crate::stack::{container_for, desired_stack};
@@ -40,20 +40,7 @@ pub fn run(global: &Global, _args: &StatusArgs) -> anyhow::Result<()> {
     let observed = docker::block_on(async {
         let docker = Docker::connect().await?;
         let mut observed = docker.observe(&config.name).await?;
-        // Docker runs its first scheduled check an interval after the
-        // start; until then the same health command, run now, answers
-        // (as `up` does before it starts the services that depend on it).
-        for container in &mut observed.containers {
-            if container.state == ContainerState::Running
-                && container.health == Health::Starting
-                && docker
-                    .exec(&container.name, &[crate::spec::HEALTH_COMMAND])
-                    .await
-                    .is_ok_and(|output| output.exit_code == 0)
-            {
-                container.health = Health::Healthy;
-            }
-        }
+        crate::stack::confirm_starting(&docker, &mut observed).await;
         anyhow::Ok(observed)
     })??;
     let now = time::OffsetDateTime::now_utc();

@@ -745,7 +745,12 @@ fn check_network(config: &Config, issues: &mut Vec<Issue>) {
             None => issues.push(Issue::new(
                 key,
                 format!("`{forwarder}` is not an IP address with an optional port"),
-                Some("write `IP` or `IP:PORT`, e.g. `192.0.2.53` or `[2001:db8::53]:5353`".into()),
+                Some("write `IP` or `IP:PORT`, e.g. `192.0.2.53` or `192.0.2.53:5353`".into()),
+            )),
+            Some(address) if address.is_ipv6() => issues.push(Issue::new(
+                key,
+                format!("`{forwarder}` is an IPv6 address, but the stack's resolver asks over IPv4 only"),
+                Some("give the forwarder's IPv4 address".into()),
             )),
             Some(address) if address.ip().is_loopback() => issues.push(Issue::new(
                 key,
@@ -767,6 +772,18 @@ fn check_network(config: &Config, issues: &mut Vec<Issue>) {
             "network.offline_dns",
             "`offline_dns` turns every outside lookup off, but `dns_forwarders` are given",
             Some("remove `offline_dns: true` to use the forwarders, or the forwarders".into()),
+        ));
+    }
+    let private_root = config
+        .network
+        .dns_trust_anchors
+        .iter()
+        .any(|anchor| super::trust_anchor_owner(anchor).is_some_and(|(owner, _)| owner == "."));
+    if private_root && config.network.dns_forwarders.is_empty() {
+        issues.push(Issue::new(
+            "network.dns_trust_anchors",
+            "a trust anchor for `.` replaces the real root's key, but no `dns_forwarders` serve that private root: every lookup would fail validation",
+            Some("add the private network's resolvers to `network.dns_forwarders`, or remove the anchor for `.`".into()),
         ));
     }
     for (index, anchor) in config.network.dns_trust_anchors.iter().enumerate() {

@@ -271,7 +271,7 @@ async fn stack_services(context: Arc<Context>) -> Vec<Finding> {
         docker.endpoint(),
         format!("reachable, API {}", docker.api_version()),
     )];
-    let observed = match docker.observe(&context.config.name).await {
+    let mut observed = match docker.observe(&context.config.name).await {
         Ok(observed) => observed,
         Err(error) => {
             findings.push(Finding::new(
@@ -283,6 +283,7 @@ async fn stack_services(context: Arc<Context>) -> Vec<Finding> {
             return findings;
         }
     };
+    crate::stack::confirm_starting(&docker, &mut observed).await;
     for service in crate::spec::SERVICE_ORDER {
         let container = observed
             .containers

@@ -166,11 +166,25 @@ fn remove_leftovers() {
     for line in namespaces.lines() {
         if let Some(name) = line.split_whitespace().next() {
             if name.starts_with(PREFIX) {
+                // A namespace lives on while a process (named) is in it.
+                let pids = stdout_of(&must("ip", &["netns", "pids", name]));
+                for pid in pids.split_whitespace() {
+                    quiet("kill", &["-9", pid]);
+                }
                 quiet("ip", &["netns", "delete", name]);
             }
         }
     }
     quiet("ip", &["link", "delete", BRIDGE]);
+    let links = stdout_of(&must("ip", &["-o", "link", "show"]));
+    for line in links.lines() {
+        if let Some(name) = line.split(": ").nth(1) {
+            let name = name.split('@').next().unwrap_or(name);
+            if name.starts_with(PREFIX) {
+                quiet("ip", &["link", "delete", name]);
+            }
+        }
+    }
     let containers = stdout_of(&must(
         "docker",
         &["ps", "-aq", "--filter", &format!("name=^{PREFIX}")],
@@ -444,7 +458,9 @@ impl Internet {
         must("chmod", &["0644", &key.display().to_string()]);
         self.foreign_tlsa = tlsa_3_1_1(&certificate);
         let name = self.foreign_mx.namespace.clone();
-        let output = must(
+        // Tracked before it exists, so that a failed start is removed too.
+        self.containers.push(name.clone());
+        must(
             "docker",
             &[
                 "run",
@@ -470,8 +486,6 @@ impl Internet {
                 FOREIGN_IMAGE,
             ],
         );
-        let _ = output;
-        self.containers.push(name.clone());
         let pid = stdout_of(&must("docker", &["inspect", "-f", "{{.State.Pid}}", &name]))
             .trim()
             .to_owned();

@@ -26,6 +26,6 @@ postconf -e \
   "smtpd_tls_security_level = may" \
   "smtpd_tls_received_header = yes" \
   "smtpd_tls_loglevel = 1"
-postconf -M 'receive/unix=receive unix - n n - - pipe flags=Rq user=nobody argv=/usr/local/bin/receive ${client_address} ${client_hostname} ${client_helo} ${sender} ${recipient}'
+postconf -M 'receive/unix=receive unix - n n - - pipe flags=Rq user=nobody null_sender= argv=/usr/local/bin/receive ${client_address} ${client_hostname} ${client_helo} ${sender} ${recipient}'
 postconf -F '*/*/chroot = n'
 exec postfix start-fg

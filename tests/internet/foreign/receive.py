@@ -101,7 +101,11 @@ def spamassassin(message):
 
 
 def main():
-    client, client_name, helo, sender, recipient = sys.argv[1:6]
+    # A bounce's empty sender (null_sender=) may arrive as no argument.
+    arguments = sys.argv[1:]
+    if len(arguments) == 4:
+        arguments.insert(3, "")
+    client, client_name, helo, sender, recipient = arguments[:5]
     message = sys.stdin.buffer.read()
     # Postfix's pipe prepends Return-Path (flag R): judge the rest.
     judged = re.sub(rb"\AReturn-Path: [^\n]*\n", b"", message)
