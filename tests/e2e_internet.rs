@@ -444,7 +444,7 @@ fn the_stack_on_a_simulated_internet() {
     );
     scenario(
         &mut failures,
-        "inbound: the blocklisted attacker is refused naming the list",
+        "inbound: the blocklisted attacker is refused naming the list, but reaches postmaster@",
         || blocklisted(&world),
     );
     scenario(
@@ -782,6 +782,40 @@ fn blocklisted(world: &World) {
     );
     assert!(swaks.queue_id().is_none(), "{}", swaks.transcript);
     assert_eq!(world.count_mail(ADMIN, &marker), 0);
+    // The role addresses (RFC 2142) stay reachable: a listed sender can
+    // still write to postmaster@ about the listing.
+    let marker = world.token("attacker-to-postmaster");
+    let message = ordinary_message(
+        "someone@attacker.invalid",
+        "postmaster@example.test",
+        "Why am I blocked?",
+        &format!("{marker}@attacker.invalid"),
+    );
+    let send = || {
+        world.send_to_mx(
+            &world.internet.attacker,
+            "mail.attacker.invalid",
+            "someone@attacker.invalid",
+            "postmaster@example.test",
+            &message,
+        )
+    };
+    let mut swaks = send();
+    // Rspamd still scores the listing: a first attempt may be greylisted,
+    // and the retry that any MTA makes is taken.
+    if swaks.reply('4').is_some() {
+        std::thread::sleep(GREYLIST_DELAY + Duration::from_secs(2));
+        swaks = send();
+    }
+    assert!(
+        swaks.queue_id().is_some(),
+        "mail to postmaster@ is accepted from a listed client\n{}",
+        swaks.transcript
+    );
+    assert!(
+        world.wait_for_mail(ADMIN, "*", &marker).is_some(),
+        "the message to postmaster@ arrives"
+    );
 }
 
 fn greylisting(world: &World) {

@@ -30,6 +30,8 @@ pub struct TemplateContext {
     pub limits: LimitsContext,
     /// DNS blocklists whose listed clients port 25 refuses.
     pub reject_blocklists: Vec<String>,
+    /// Local parts that receive mail even from listed clients (RFC 2142).
+    pub role_addresses: Vec<&'static str>,
     pub paths: PathsContext,
     pub rspamd: RspamdContext,
     /// Names served with a certificate other than the first (more names
@@ -277,6 +279,7 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
             }),
         },
         ports,
+        role_addresses: crate::config::ROLE_ADDRESSES.to_vec(),
         // Without DNS (`offline_dns`) no list can answer: ask none.
         reject_blocklists: if config.network.offline_dns {
             Vec::new()
