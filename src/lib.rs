@@ -28,6 +28,7 @@ pub mod prompt;
 pub mod render;
 pub mod rspamd_password;
 pub mod secrets;
+pub mod service;
 pub mod sieve;
 pub mod spec;
 pub mod stack;

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::images;
+use crate::service::Service;
 
 /// Where each kind of file sits inside the containers.
 pub const CONFIG_MOUNT: &str = "/etc/mailctl/config";
@@ -114,14 +115,10 @@ pub const HEALTH_COMMAND: &str = "/usr/local/bin/mailctl-healthcheck";
 /// the seconds they get to stop.
 struct Role {
     mounts: Vec<MountSpec>,
-    depends_on: &'static [&'static str],
     dns: Vec<IpAddr>,
     address: Option<Ipv4Addr>,
     grace: u32,
 }
-
-/// Service names in start order.
-pub const SERVICE_ORDER: [&str; 6] = ["resolver", "redis", "antispam", "imap", "smtp", "web"];
 
 /// Label keys set on every container, network and volume.
 pub mod labels {
@@ -198,63 +195,58 @@ impl StackSpec {
         };
 
         let mut services = Vec::new();
-        for name in SERVICE_ORDER {
+        for service in Service::ALL {
+            let name = service.name();
             let resolver_dns = vec![IpAddr::V4(resolver_address)];
-            let role = match name {
-                "resolver" => Role {
+            let role = match service {
+                Service::Resolver => Role {
                     mounts: vec![config_mount(name)],
-                    depends_on: &[],
                     dns: vec![],
                     address: Some(resolver_address),
                     grace: 10,
                 },
-                "redis" => Role {
+                Service::Redis => Role {
                     mounts: vec![config_mount(name), volume_mount("redis", "/data")],
-                    depends_on: &[],
                     dns: vec![],
                     address: None,
                     grace: 10,
                 },
-                "antispam" => Role {
+                Service::Antispam => Role {
                     mounts: vec![
                         config_mount(name),
                         dkim_mount.clone(),
                         volume_mount("rspamd", "/var/lib/rspamd"),
                     ],
-                    depends_on: &["redis", "resolver"],
                     dns: resolver_dns,
                     address: None,
                     grace: 10,
                 },
-                "imap" => Role {
+                Service::Imap => Role {
                     mounts: vec![
                         config_mount(name),
                         certs_mount.clone(),
                         volume_mount("mail", "/var/mail"),
                     ],
-                    depends_on: &["antispam"],
                     dns: resolver_dns,
                     address: Some(imap_address(subnet)),
                     grace: 20,
                 },
-                "smtp" => Role {
+                Service::Smtp => Role {
                     mounts: vec![
                         config_mount(name),
                         certs_mount.clone(),
                         volume_mount("queue", "/var/spool/postfix"),
                     ],
-                    depends_on: &["imap", "antispam", "resolver"],
                     dns: resolver_dns,
                     address: None,
                     grace: 30,
                 },
-                _ => Role {
+                Service::Web => Role {
                     mounts: vec![
                         config_mount(name),
                         certs_mount.clone(),
                         volume_mount("acme", "/var/www/acme"),
                     ],
-                    depends_on: &[],
                     dns: vec![],
                     address: None,
                     grace: 10,
@@ -285,10 +277,10 @@ impl StackSpec {
                 ports,
                 mounts: role.mounts,
                 environment: BTreeMap::new(),
-                depends_on: role
-                    .depends_on
+                depends_on: service
+                    .depends_on()
                     .iter()
-                    .map(|name| (*name).to_owned())
+                    .map(|dependency| dependency.name().to_owned())
                     .collect(),
                 healthcheck: HealthSpec {
                     test: vec!["CMD".to_owned(), HEALTH_COMMAND.to_owned()],

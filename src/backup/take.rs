@@ -24,6 +24,7 @@ use crate::docker::{Docker, HelperMount};
 use crate::output;
 use crate::progress::Progress;
 use crate::project::Project;
+use crate::service::Service;
 use crate::spec::StackSpec;
 
 /// The transport that delivers into the mailboxes (`virtual_transport`).
@@ -212,7 +213,16 @@ pub async fn volume_image(docker: &Docker, spec: &StackSpec, key: &str) -> anyho
 
 /// An image of the stack that exists locally, for the helper container.
 pub async fn helper_image(docker: &Docker, spec: &StackSpec) -> anyhow::Result<String> {
-    for name in ["redis", "resolver", "web", "smtp", "imap", "antispam"] {
+    for name in [
+        Service::Redis,
+        Service::Resolver,
+        Service::Web,
+        Service::Smtp,
+        Service::Imap,
+        Service::Antispam,
+    ]
+    .map(Service::name)
+    {
         if let Some(service) = spec.service(name) {
             if docker.image_exists(&service.image.reference).await? {
                 return Ok(service.image.reference.clone());

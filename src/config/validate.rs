@@ -30,9 +30,6 @@ impl Issue {
     }
 }
 
-/// The service names that `images:` may override.
-pub const SERVICES: [&str; 6] = ["smtp", "imap", "antispam", "redis", "resolver", "web"];
-
 /// Docker's default bridge (`docker0`); a project subnet inside it breaks routing.
 const DOCKER_DEFAULT_BRIDGE: &str = "172.17.0.0/16";
 
@@ -1039,11 +1036,12 @@ fn check_security(config: &Config, issues: &mut Vec<Issue>) {
 
 fn check_images(config: &Config, issues: &mut Vec<Issue>) {
     for (service, image) in &config.images {
-        if !SERVICES.contains(&service.as_str()) {
+        if crate::service::Service::parse(service).is_none() {
+            let names: Vec<&str> = crate::service::Service::names().collect();
             issues.push(Issue::new(
                 format!("images.{service}"),
                 format!("`{service}` is not a service of the stack"),
-                Some(format!("services are: {}", SERVICES.join(", "))),
+                Some(format!("services are: {}", names.join(", "))),
             ));
         }
         if image.is_empty() || image.chars().any(char::is_whitespace) {

@@ -284,7 +284,7 @@ async fn stack_services(context: Arc<Context>) -> Vec<Finding> {
         }
     };
     crate::stack::confirm_starting(&docker, &mut observed).await;
-    for service in crate::spec::SERVICE_ORDER {
+    for service in crate::service::Service::names() {
         let container = observed
             .containers
             .iter()

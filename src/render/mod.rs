@@ -16,7 +16,8 @@ use crate::config::Config;
 use crate::files::{self, WriteOutcome};
 use crate::images;
 use crate::secrets::Secrets;
-use crate::spec::{StackSpec, SERVICE_ORDER};
+use crate::service::Service;
+use crate::spec::StackSpec;
 
 pub use context::{build_context, TemplateContext};
 
@@ -217,7 +218,7 @@ fn apply_overrides(files: &mut Vec<RenderedFile>, overrides: &Overrides) {
 /// SHA-256 of each service's files, so a change recreates only that service.
 fn service_hashes(files: &[RenderedFile]) -> BTreeMap<String, String> {
     let mut hashes = BTreeMap::new();
-    for service in SERVICE_ORDER {
+    for service in Service::names() {
         let prefix = Path::new("config").join(service);
         let mut hasher = Sha256::new();
         let mut service_files: Vec<&RenderedFile> = files
@@ -403,7 +404,7 @@ fn stale_files(generated: &Path, files: &[RenderedFile]) -> anyhow::Result<Vec<P
 /// Reads `overrides/<service>/…` (UTF-8 text files only).
 pub fn read_overrides(directory: &Path) -> anyhow::Result<Overrides> {
     let mut overrides = Overrides::new();
-    for service in SERVICE_ORDER {
+    for service in Service::names() {
         let base = directory.join(service);
         if !base.is_dir() {
             continue;
