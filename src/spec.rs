@@ -252,7 +252,7 @@ impl StackSpec {
                     grace: 10,
                 },
             };
-            let ports = published_ports(config, name);
+            let ports = published_ports(config, service);
             let image = match config.images.get(name) {
                 Some(reference) => ImageSpec {
                     reference: reference.clone(),
@@ -328,7 +328,7 @@ pub fn imap_address(subnet: Ipv4Net) -> Ipv4Addr {
 /// The port on which Postfix takes mail from Dovecot's Sieve (not published).
 pub const INTERNAL_SUBMISSION_PORT: u16 = 10025;
 
-fn published_ports(config: &Config, service: &str) -> Vec<PortSpec> {
+fn published_ports(config: &Config, service: Service) -> Vec<PortSpec> {
     let mut ports = Vec::new();
     for (port, number) in config.ports.enabled() {
         if port.service != service {

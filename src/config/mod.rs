@@ -19,6 +19,8 @@ pub use doctor::{
 };
 pub use load::{load_file, parse_str, save_file, ConfigError, CONFIG_FILE, MAX_CONFIG_BYTES};
 pub use security::{Security, DEFAULT_REJECT_BLOCKLIST};
+
+use crate::service::Service;
 pub use size::{Size, SizeError};
 pub use validate::{validate, Issue};
 
@@ -210,7 +212,7 @@ impl Default for Ports {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortName {
     pub name: &'static str,
-    pub service: &'static str,
+    pub service: Service,
     pub container_port: u16,
     pub standard: u16,
 }
@@ -218,49 +220,49 @@ pub struct PortName {
 pub const PORT_NAMES: [PortName; 8] = [
     PortName {
         name: "smtp",
-        service: "smtp",
+        service: Service::Smtp,
         container_port: 25,
         standard: 25,
     },
     PortName {
         name: "submissions",
-        service: "smtp",
+        service: Service::Smtp,
         container_port: 465,
         standard: 465,
     },
     PortName {
         name: "submission",
-        service: "smtp",
+        service: Service::Smtp,
         container_port: 587,
         standard: 587,
     },
     PortName {
         name: "imaps",
-        service: "imap",
+        service: Service::Imap,
         container_port: 993,
         standard: 993,
     },
     PortName {
         name: "pop3s",
-        service: "imap",
+        service: Service::Imap,
         container_port: 995,
         standard: 995,
     },
     PortName {
         name: "sieve",
-        service: "imap",
+        service: Service::Imap,
         container_port: 4190,
         standard: 4190,
     },
     PortName {
         name: "http",
-        service: "web",
+        service: Service::Web,
         container_port: 80,
         standard: 80,
     },
     PortName {
         name: "https",
-        service: "web",
+        service: Service::Web,
         container_port: 443,
         standard: 443,
     },
