@@ -146,6 +146,26 @@ impl World {
         self.swaks(host, 25, helo, &["--from", from, "--to", to], data)
     }
 
+    /// An ordinary message from alice@foreign.test to `to`, signed with the
+    /// foreign provider's DKIM key and sent from its sending host to port
+    /// 25; `marker` is in its Message-ID.
+    fn send_from_foreign(&self, to: &str, subject: &str, marker: &str) -> Swaks {
+        let message = ordinary_message(
+            "alice@foreign.test",
+            to,
+            subject,
+            &format!("{marker}@foreign.test"),
+        );
+        let signed = foreign_dkim_sign(self, &message);
+        self.send_to_mx(
+            &self.internet.foreign_out,
+            internet::FOREIGN_OUT_NAME,
+            "alice@foreign.test",
+            to,
+            &signed,
+        )
+    }
+
     /// `doveadm` in the imap container.
     fn doveadm(&self, args: &[&str]) -> String {
         let output = Command::new("docker")
@@ -619,20 +639,7 @@ fn outbound(world: &World) {
 
 fn inbound(world: &World) {
     let marker = world.token("inbound");
-    let message = ordinary_message(
-        "alice@foreign.test",
-        ADMIN,
-        "Lunch on Friday?",
-        &format!("{marker}@foreign.test"),
-    );
-    let signed = foreign_dkim_sign(world, &message);
-    let swaks = world.send_to_mx(
-        &world.internet.foreign_out,
-        internet::FOREIGN_OUT_NAME,
-        "alice@foreign.test",
-        ADMIN,
-        &signed,
-    );
+    let swaks = world.send_from_foreign(ADMIN, "Lunch on Friday?", &marker);
     assert!(
         swaks.queue_id().is_some(),
         "port 25 refused a good message\n{}",
@@ -908,20 +915,7 @@ fn forwarding(world: &World) {
     );
     assert_ok(&output, "user forward");
     let marker = world.token("forward");
-    let message = ordinary_message(
-        "alice@foreign.test",
-        FORWARDER,
-        "Photos from the trip",
-        &format!("{marker}@foreign.test"),
-    );
-    let signed = foreign_dkim_sign(world, &message);
-    let swaks = world.send_to_mx(
-        &world.internet.foreign_out,
-        internet::FOREIGN_OUT_NAME,
-        "alice@foreign.test",
-        FORWARDER,
-        &signed,
-    );
+    let swaks = world.send_from_foreign(FORWARDER, "Photos from the trip", &marker);
     assert!(swaks.queue_id().is_some(), "{}", swaks.transcript);
     let (verdict, _) = world.foreign_verdict(&marker);
     assert_eq!(verdict["recipient"], "carol@foreign.test", "{verdict:#}");
