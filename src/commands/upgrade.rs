@@ -27,6 +27,7 @@ use crate::output;
 use crate::progress::Progress;
 use crate::project::Project;
 use crate::render;
+use crate::service::Service;
 use crate::spec::StackSpec;
 use crate::upgrade::{self, Change, Current};
 
@@ -393,6 +394,28 @@ async fn upgrade(
     for entry in &replaced {
         if let Some(previous) = &entry.previous {
             docker.remove(previous).await?;
+        }
+    }
+    // A delivery cut short while smtp or imap was replaced waits in the
+    // deferred queue for the next queue run (minutes): deliver it now.
+    let mail_path_replaced = replaced.iter().any(|entry| {
+        entry.service == Service::Smtp.name() || entry.service == Service::Imap.name()
+    });
+    if let Some(smtp) = spec
+        .service(Service::Smtp.name())
+        .filter(|_| mail_path_replaced)
+    {
+        match docker.exec(&smtp.container_name, &["postqueue", "-f"]).await {
+            Ok(output) if output.exit_code == 0 => {
+                output::detail("flushed the mail queue");
+            }
+            Ok(output) => output::warning(format!(
+                "`postqueue -f` in `{}` exited with {}: deferred mail waits for the next queue run",
+                smtp.container_name, output.exit_code
+            )),
+            Err(error) => output::warning(format!(
+                "cannot flush the mail queue ({error:#}): deferred mail waits for the next queue run"
+            )),
         }
     }
     // Images a rebuild replaced, now untagged and unused.
