@@ -7,8 +7,10 @@ upgraded with STARTTLS once and reused for its share of the messages.
 Every message carries MARKER in its subject and a unique Message-ID, goes to
 the recipients in turn, and is an ordinary text message of about 2 KiB.
 Prints one line: `accepted=<count> refused=<count> seconds=<wall time>`;
-exits 1 when any message was refused.
+exits 1 when any message was refused. With SMTP_LOAD_RATE=R in the
+environment, sends at most R messages per second in all (a steady stream).
 """
+import os
 import smtplib
 import ssl
 import sys
@@ -46,6 +48,7 @@ def main():
     context.verify_mode = ssl.CERT_NONE
     counts = {"accepted": 0, "refused": 0}
     lock = threading.Lock()
+    rate = float(os.environ.get("SMTP_LOAD_RATE", "0"))
 
     def worker(index):
         numbers = range(index, total, connections)
@@ -53,6 +56,10 @@ def main():
         smtp.starttls(context=context)
         smtp.ehlo(helo)
         for number in numbers:
+            if rate > 0:
+                delay = started + number / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
             recipient = recipients[number % len(recipients)]
             try:
                 smtp.sendmail(sender, [recipient], message(sender, recipient, marker, number))

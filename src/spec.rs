@@ -110,6 +110,9 @@ pub struct HealthSpec {
 
 /// Each image's health check (`HEALTHCHECK` in its Dockerfile runs the same).
 pub const HEALTH_COMMAND: &str = "/usr/local/bin/mailctl-healthcheck";
+/// In smtp: delivers the mail held for the mailboxes now, leaving mail for
+/// other servers on its retry schedule.
+pub const DELIVER_HELD_COMMAND: &str = "/usr/local/bin/mailctl-deliver-held";
 
 /// What differs between services: mounts, dependencies, DNS, address, and
 /// the seconds they get to stop.

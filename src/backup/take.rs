@@ -13,13 +13,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::backup::write::{ArchiveWriter, Item};
 use crate::backup::{self, Manifest};
+use crate::docker::deliveries;
 use crate::docker::{Docker, HelperMount};
 use crate::output;
 use crate::progress::Progress;
@@ -27,10 +28,6 @@ use crate::project::Project;
 use crate::service::Service;
 use crate::spec::StackSpec;
 
-/// The transport that delivers into the mailboxes (`virtual_transport`).
-const MAILBOX_TRANSPORT: &str = "lmtp";
-/// How long deliveries in flight may take to finish after the hold.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Where the helper container mounts the volumes.
 pub const HELPER_ROOT: &str = "/mailctl-volumes";
 
@@ -118,7 +115,8 @@ pub async fn create(
         volumes: BTreeMap::new(),
         consistency: match &smtp {
             Some(_) => format!(
-                "deliveries held (Postfix defer_transports={MAILBOX_TRANSPORT}) while the volumes were read; Redis saved first"
+                "deliveries held (Postfix defer_transports={}) while the volumes were read; Redis saved first",
+                deliveries::MAILBOX_TRANSPORT
             ),
             None => "the smtp service was not running: nothing was delivered while the volumes were read".to_owned(),
         },
@@ -137,7 +135,7 @@ pub async fn create(
         }
     }
     let held = match &smtp {
-        Some(container) => Some(hold_deliveries(&docker, container).await?),
+        Some(container) => Some(deliveries::hold(&docker, container).await?),
         None => None,
     };
     let mut helpers: Vec<(String, String)> = Vec::new();
@@ -163,11 +161,9 @@ pub async fn create(
             removed = Err(error);
         }
     }
-    let released = match (&smtp, held) {
-        (Some(container), Some(previous)) => {
-            release_deliveries(&docker, container, &previous).await
-        }
-        _ => Ok(()),
+    let released = match held {
+        Some(held) => deliveries::release(&docker, held).await,
+        None => Ok(()),
     };
     let manifest = match result {
         Ok(manifest) => manifest,
@@ -310,108 +306,5 @@ impl PrivateMode for std::fs::OpenOptions {
     fn mode_private(&mut self) -> &mut Self {
         use std::os::unix::fs::OpenOptionsExt;
         self.mode(0o600)
-    }
-}
-
-/// Adds the mailbox transport to `defer_transports` and reloads Postfix:
-/// mail is still accepted and queued, nothing is delivered to a mailbox.
-/// Waits until no delivery is in flight. Returns the previous value.
-async fn hold_deliveries(docker: &Docker, container: &str) -> anyhow::Result<String> {
-    let previous = run_in(docker, container, &["postconf", "-h", "defer_transports"]).await?;
-    let previous = previous.trim().to_owned();
-    let held = if holds_mailboxes(&previous) {
-        previous.clone()
-    } else {
-        format!("{previous} {MAILBOX_TRANSPORT}").trim().to_owned()
-    };
-    run_in(
-        docker,
-        container,
-        &["postconf", "-e", &format!("defer_transports={held}")],
-    )
-    .await?;
-    run_in(docker, container, &["postfix", "reload"]).await?;
-    output::status(
-        "smtp      deliveries held: mail is accepted and queued while the mailboxes are read",
-    );
-    // Deliveries that started before the reload finish; then the active
-    // queue holds no message bound for a mailbox.
-    let started = Instant::now();
-    loop {
-        let queue = run_in(docker, container, &["postqueue", "-j"]).await?;
-        if !queue.contains("\"queue_name\": \"active\"") {
-            return Ok(previous);
-        }
-        if started.elapsed() > DRAIN_TIMEOUT {
-            let _ = release_deliveries(docker, container, &previous).await;
-            anyhow::bail!(
-                "deliveries in progress did not finish within {} s; the backup was not started",
-                DRAIN_TIMEOUT.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Puts `defer_transports` back, reloads Postfix and flushes the queue.
-async fn release_deliveries(
-    docker: &Docker,
-    container: &str,
-    previous: &str,
-) -> anyhow::Result<()> {
-    let setting = if previous.is_empty() {
-        vec!["postconf", "-X", "defer_transports"]
-    } else {
-        vec!["postconf", "-e"]
-    };
-    let assignment = format!("defer_transports={previous}");
-    let mut command = setting;
-    if !previous.is_empty() {
-        command.push(&assignment);
-    }
-    run_in(docker, container, &command).await?;
-    run_in(docker, container, &["postfix", "reload"]).await?;
-    // A flush delivers even what `defer_transports` holds: not when the
-    // operator's own setting defers the mailboxes.
-    if holds_mailboxes(previous) {
-        output::status("smtp      deliveries left deferred, as `defer_transports` was before");
-    } else {
-        run_in(docker, container, &["postqueue", "-f"]).await?;
-        output::status("smtp      deliveries released and the queue flushed");
-    }
-    Ok(())
-}
-
-/// Whether a `defer_transports` value names the mailbox transport.
-fn holds_mailboxes(value: &str) -> bool {
-    value
-        .split([' ', ',', '\t'])
-        .any(|item| item == MAILBOX_TRANSPORT)
-}
-
-async fn run_in(docker: &Docker, container: &str, command: &[&str]) -> anyhow::Result<String> {
-    let result = docker.exec(container, command).await?;
-    if result.exit_code != 0 {
-        anyhow::bail!(
-            "`{}` in `{container}` failed (exit {}): {}{}",
-            command.join(" "),
-            result.exit_code,
-            result.stdout.trim(),
-            result.stderr.trim()
-        );
-    }
-    Ok(result.stdout)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_mailbox_transport_is_found_in_a_list() {
-        assert!(holds_mailboxes("lmtp"));
-        assert!(holds_mailboxes("smtp, lmtp"));
-        assert!(!holds_mailboxes(""));
-        assert!(!holds_mailboxes("smtp lmtp2"));
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Global;
 use crate::cli::RestartArgs;
-use crate::docker::{self, Docker};
+use crate::docker::{self, deliveries, Docker};
 use crate::error::user_error;
 use crate::output;
 use crate::plan::{self, dependency_order, Action};
@@ -48,20 +48,31 @@ pub fn run(global: &Global, args: &RestartArgs) -> anyhow::Result<()> {
                 }
             }
             let task = progress.task(&service.name);
+            // Stopping imap: hold deliveries to the mailboxes meanwhile.
+            let held = deliveries::hold_for_stop(&docker, &spec, &service.name).await;
             task.message("restarting");
-            docker
+            let restarted = docker
                 .restart(&container.id, service.stop_grace_seconds)
-                .await?;
-            if let Err(failure) = docker::wait_healthy(
-                &docker,
-                &service.name,
-                &container.id,
-                timeout,
-                &task,
-                "restarted",
-            )
-            .await
-            {
+                .await;
+            let waited = match restarted {
+                Ok(()) => {
+                    docker::wait_healthy(
+                        &docker,
+                        &service.name,
+                        &container.id,
+                        timeout,
+                        &task,
+                        "restarted",
+                    )
+                    .await
+                }
+                Err(error) => {
+                    deliveries::release_after_start(&docker, held).await;
+                    return Err(error);
+                }
+            };
+            deliveries::release_after_start(&docker, held).await;
+            if let Err(failure) = waited {
                 failures.push(failure);
                 break;
             }

@@ -21,7 +21,7 @@ use serde_json::json;
 use super::Global;
 use crate::cli::UpgradeArgs;
 use crate::config::{self, migrate};
-use crate::docker::{self, Docker};
+use crate::docker::{self, deliveries, Docker};
 use crate::error::user_error;
 use crate::output;
 use crate::progress::Progress;
@@ -329,7 +329,9 @@ async fn upgrade(
             continue;
         };
         let task = progress.task(&service.name);
-        match replace(
+        // Stopping imap: hold deliveries to the mailboxes meanwhile.
+        let held = deliveries::hold_for_stop(&docker, spec, &service.name).await;
+        let replacement = replace(
             &docker,
             spec,
             service,
@@ -337,18 +339,22 @@ async fn upgrade(
             &task,
             &mut replaced,
         )
-        .await
-        {
-            Ok(container) => {
-                let waited = docker::wait_healthy(
-                    &docker,
-                    &service.name,
-                    &container,
-                    options.timeout,
-                    &task,
-                    "upgraded",
-                )
-                .await;
+        .await;
+        let replacement = match replacement {
+            Ok(container) => Ok(docker::wait_healthy(
+                &docker,
+                &service.name,
+                &container,
+                options.timeout,
+                &task,
+                "upgraded",
+            )
+            .await),
+            Err(error) => Err(error),
+        };
+        deliveries::release_after_start(&docker, held).await;
+        match replacement {
+            Ok(waited) => {
                 if let Err(failure) = waited {
                     let mut message = format!("{:#}", failure.error);
                     if let Some((code, text)) = &failure.last_health {
@@ -397,7 +403,9 @@ async fn upgrade(
         }
     }
     // A delivery cut short while smtp or imap was replaced waits in the
-    // deferred queue for the next queue run (minutes): deliver it now.
+    // deferred queue for the next queue run (minutes): deliver the mail held
+    // for the mailboxes now, leaving mail for other servers on its retry
+    // schedule.
     let mail_path_replaced = replaced.iter().any(|entry| {
         entry.service == Service::Smtp.name() || entry.service == Service::Imap.name()
     });
@@ -405,16 +413,20 @@ async fn upgrade(
         .service(Service::Smtp.name())
         .filter(|_| mail_path_replaced)
     {
-        match docker.exec(&smtp.container_name, &["postqueue", "-f"]).await {
+        match docker
+            .exec(&smtp.container_name, &[crate::spec::DELIVER_HELD_COMMAND])
+            .await
+        {
             Ok(output) if output.exit_code == 0 => {
-                output::detail("flushed the mail queue");
+                output::detail("delivered the mail held for the mailboxes");
             }
             Ok(output) => output::warning(format!(
-                "`postqueue -f` in `{}` exited with {}: deferred mail waits for the next queue run",
-                smtp.container_name, output.exit_code
+                "asking Postfix in `{}` to deliver held mail failed ({}): it waits for the next queue run",
+                smtp.container_name,
+                output.stderr.trim()
             )),
             Err(error) => output::warning(format!(
-                "cannot flush the mail queue ({error:#}): deferred mail waits for the next queue run"
+                "cannot ask Postfix to deliver held mail ({error:#}): it waits for the next queue run"
             )),
         }
     }

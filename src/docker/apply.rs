@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+use super::deliveries;
 use super::Docker;
 use crate::plan::{Action, ContainerState, Health, Plan, RemoveReason, Step};
 use crate::progress::{Progress, Task};
@@ -183,65 +184,75 @@ async fn run_service_inner(
         }
     }
 
-    let fail = |error: anyhow::Error| {
-        task.fail(format!("failed: {}", first_line(&error)));
-        ServiceFailure::new(&service.name, error)
+    // Stopping imap on purpose: hold deliveries to the mailboxes meanwhile.
+    let held = match step.action {
+        Action::Recreate { .. } => deliveries::hold_for_stop(docker, spec, &service.name).await,
+        _ => None,
     };
-    let name = service.container_name.as_str();
-    match &step.action {
-        Action::Create => {
-            task.message("creating");
-            docker.create(service, &spec.network).await.map_err(fail)?;
-            task.message("starting");
-            docker.start(name, &service.name).await.map_err(fail)?;
+    let result = async {
+        let fail = |error: anyhow::Error| {
+            task.fail(format!("failed: {}", first_line(&error)));
+            ServiceFailure::new(&service.name, error)
+        };
+        let name = service.container_name.as_str();
+        match &step.action {
+            Action::Create => {
+                task.message("creating");
+                docker.create(service, &spec.network).await.map_err(fail)?;
+                task.message("starting");
+                docker.start(name, &service.name).await.map_err(fail)?;
+            }
+            Action::Recreate { reason } => {
+                let old = step.existing.as_deref().unwrap_or(name);
+                task.message(format!("recreating ({reason})"));
+                docker
+                    .stop(old, service.stop_grace_seconds)
+                    .await
+                    .map_err(fail)?;
+                docker.remove(old).await.map_err(fail)?;
+                docker.create(service, &spec.network).await.map_err(fail)?;
+                task.message("starting");
+                docker.start(name, &service.name).await.map_err(fail)?;
+            }
+            Action::Start => {
+                task.message("starting");
+                docker
+                    .start(&step.container, &service.name)
+                    .await
+                    .map_err(fail)?;
+            }
+            Action::Reload => {
+                task.message("reloading");
+                reload(docker, &step.container, &service.name)
+                    .await
+                    .map_err(fail)?;
+            }
+            Action::Keep | Action::Remove { .. } => {}
         }
-        Action::Recreate { reason } => {
-            let old = step.existing.as_deref().unwrap_or(name);
-            task.message(format!("recreating ({reason})"));
-            docker
-                .stop(old, service.stop_grace_seconds)
-                .await
-                .map_err(fail)?;
-            docker.remove(old).await.map_err(fail)?;
-            docker.create(service, &spec.network).await.map_err(fail)?;
-            task.message("starting");
-            docker.start(name, &service.name).await.map_err(fail)?;
-        }
-        Action::Start => {
-            task.message("starting");
-            docker
-                .start(&step.container, &service.name)
-                .await
-                .map_err(fail)?;
-        }
-        Action::Reload => {
-            task.message("reloading");
-            reload(docker, &step.container, &service.name)
-                .await
-                .map_err(fail)?;
-        }
-        Action::Keep | Action::Remove { .. } => {}
+        let verb = match step.action {
+            Action::Create => "created",
+            Action::Recreate { .. } => "recreated",
+            Action::Start => "started",
+            Action::Reload => "reloaded",
+            _ => "up to date",
+        };
+        let container = match step.action {
+            Action::Start | Action::Keep | Action::Reload => step.container.as_str(),
+            _ => name,
+        };
+        wait_healthy(
+            docker,
+            &service.name,
+            container,
+            options.health_timeout,
+            task,
+            verb,
+        )
+        .await
     }
-    let verb = match step.action {
-        Action::Create => "created",
-        Action::Recreate { .. } => "recreated",
-        Action::Start => "started",
-        Action::Reload => "reloaded",
-        _ => "up to date",
-    };
-    let container = match step.action {
-        Action::Start | Action::Keep | Action::Reload => step.container.as_str(),
-        _ => name,
-    };
-    wait_healthy(
-        docker,
-        &service.name,
-        container,
-        options.health_timeout,
-        task,
-        verb,
-    )
-    .await
+    .await;
+    deliveries::release_after_start(docker, held).await;
+    result
 }
 
 /// Waits until `container` is healthy (or running, without a health

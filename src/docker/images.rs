@@ -147,6 +147,11 @@ impl Docker {
         let mut step = String::from("(before the first step)");
         let mut recent: VecDeque<String> = VecDeque::new();
         let mut partial = String::new();
+        // The daemon's last line; the stream can still end with a decoding
+        // error after it ("bytes remaining on stream"), while the image is
+        // built and tagged.
+        let tagged_line = format!("Successfully tagged {reference}");
+        let mut tagged = false;
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
@@ -155,6 +160,7 @@ impl Docker {
                     while let Some(newline) = partial.find('\n') {
                         let line: String = partial.drain(..=newline).collect();
                         let line = line.trim_end().to_owned();
+                        tagged |= line == tagged_line;
                         if line.starts_with("Step ") {
                             step = line.clone();
                             recent.clear();
@@ -167,6 +173,13 @@ impl Docker {
                             }
                         }
                     }
+                }
+                Err(error) if tagged => {
+                    task.output(&format!(
+                        "the build's output ended uncleanly after tagging: {}",
+                        daemon_message(&error)
+                    ));
+                    break;
                 }
                 Err(error) => {
                     if !partial.trim().is_empty() {

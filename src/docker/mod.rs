@@ -8,6 +8,7 @@
 mod apply;
 mod archive;
 mod containers;
+pub mod deliveries;
 mod images;
 pub mod ports;
 mod resources;
