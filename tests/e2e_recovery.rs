@@ -234,6 +234,15 @@ fn recovery(
             Kind::Reference => REFERENCE_DEADLINE,
             _ => Duration::from_secs(120),
         };
+        if kind == Kind::Reference && healthy_at.elapsed() >= deadline {
+            // Postfix alone waits for its queue run: a lower bound.
+            eprintln!(
+                "    {name}: {last_count} of {accepted} delivered {} s after imap was healthy; \
+                 the rest waits for Postfix's next queue run",
+                deadline.as_secs()
+            );
+            return deadline;
+        }
         assert!(
             healthy_at.elapsed() < deadline,
             "{last_count} of {accepted} accepted messages delivered {deadline:?} after imap was healthy\n{}",

@@ -40,6 +40,8 @@ pub struct TemplateContext {
     pub extra_certificates: BTreeMap<String, String>,
     /// The autodiscover names, one nginx server per certificate.
     pub autodiscover_groups: Vec<AutodiscoverGroup>,
+    /// OpenSSL's list of the TLS 1.2 ciphers offered where TLS is required.
+    pub tls_ciphers: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -192,6 +194,7 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
     Ok(TemplateContext {
         name: config.name.clone(),
         hostname: config.hostname.clone(),
+        tls_ciphers: crate::tls::INTERMEDIATE_CIPHERS,
         primary_domain: config.primary_domain.clone(),
         postmaster: postmaster(config),
         domains: config
