@@ -343,10 +343,16 @@ const SCANNED_PORTS: [(&str, Option<&str>); 6] = [
     ("https", None),
 ];
 
-/// Findings a private CA causes, not the server's TLS configuration: the
+/// Findings the test CA causes, not the server's TLS configuration: the
 /// chain is verified with `--add-ca`, but Pebble's certificates name no
-/// revocation service (Let's Encrypt's do), and no CAA record exists.
-const PRIVATE_CA_FINDINGS: [&str; 3] = ["cert_revocation", "cert_ocspURL", "DNS_CAArecord"];
+/// revocation service and are valid for five years (Let's Encrypt's: a CRL
+/// and 90 days), and no CAA record exists for the test names.
+const PRIVATE_CA_FINDINGS: [&str; 4] = [
+    "cert_revocation",
+    "cert_ocspURL",
+    "cert_validityPeriod",
+    "DNS_CAArecord",
+];
 
 /// Scans every TLS port with testssl.sh (Debian's package) at once, trusting
 /// `root`: protocols, cipher categories, the server's preferences, forward
