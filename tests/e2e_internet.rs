@@ -469,6 +469,11 @@ fn the_stack_on_a_simulated_internet() {
     );
     scenario(
         &mut failures,
+        "inbound: postscreen drops a client that talks first; bare-LF smuggling stays one message",
+        || postscreen_and_smuggling(&world),
+    );
+    scenario(
+        &mut failures,
         "inbound: greylisting defers a suspicious stranger once and takes its retry",
         || greylisting(&world),
     );
@@ -763,6 +768,109 @@ fn forged_from(world: &World) {
             );
         }
     }
+}
+
+/// A raw SMTP client in a harness host: connects to the stack's port 25,
+/// sends `script` (Python bytes literal pieces, `None` meaning "read a
+/// reply"), prints every byte received until the server closes or is quiet.
+const RAW_SMTP: &str = r#"
+import socket, sys, time
+steps = eval(sys.argv[1])
+s = socket.create_connection(("203.0.113.1", 25), 15)
+s.settimeout(12)
+def reply():
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return data, True
+            data += chunk
+            lines = data.split(b"\r\n")
+            if len(lines) >= 2 and lines[-2][3:4] == b" ":
+                return data, False
+    except socket.timeout:
+        return data, False
+    except ConnectionError:
+        return data, True
+out = b""
+for step in steps:
+    if step is None:
+        data, closed = reply()
+        out += data
+        if closed:
+            out += b"<closed>"
+            break
+    else:
+        try:
+            s.sendall(step)
+        except ConnectionError:
+            out += b"<closed>"
+            break
+sys.stdout.write(out.decode("utf-8", "replace"))
+"#;
+
+fn raw_smtp(host: &internet::Host, steps: &str) -> String {
+    let output = host.run("/usr/bin/python3", &["-c", RAW_SMTP, steps]);
+    assert!(
+        output.status.success(),
+        "raw SMTP client\n{}",
+        text(&output)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// postscreen: a client that sends EHLO before the greeting is dropped with
+/// 521 and logged as PREGREET; a patient client gets the whole greeting.
+/// SMTP smuggling: a message whose body holds `<LF>.<LF>` and a second
+/// transaction is one message (one reply to its end), never two.
+fn postscreen_and_smuggling(world: &World) {
+    let eager = raw_smtp(
+        &world.internet.client,
+        r#"[b"EHLO eager.client.invalid\r\n", None, None]"#,
+    );
+    assert!(
+        eager.contains("521 ") && eager.contains("<closed>"),
+        "the client that talked first was not dropped: {eager:?}"
+    );
+    let log = world.smtp_log();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("PREGREET") && line.contains(&internet::CLIENT.to_string())),
+        "postscreen logged no PREGREET for the client\n{log}"
+    );
+
+    let marker = world.token("smuggled");
+    let steps = format!(
+        r#"[None, b"EHLO client.foreign.test\r\n", None, b"MAIL FROM:<alice@foreign.test>\r\n", None,
+            b"RCPT TO:<{ADMIN}>\r\n", None, b"DATA\r\n", None,
+            b"Subject: first {marker}\r\n\r\nhello\n.\nMAIL FROM:<alice@foreign.test>\r\nRCPT TO:<{ADMIN}>\r\nDATA\r\nSubject: second {marker}\r\n\r\nsmuggled\r\n.\r\n",
+            None, None, b"QUIT\r\n", None]"#
+    );
+    let transcript = raw_smtp(&world.internet.client, &steps);
+    let after_data = transcript
+        .split("354 ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no DATA: {transcript:?}"));
+    let replies: Vec<&str> = after_data
+        .lines()
+        .skip(1)
+        .filter(|line| line.len() >= 4 && &line[3..4] == " ")
+        .collect();
+    assert!(
+        !after_data.contains("354 ") && !after_data.contains("250 2.1.0"),
+        "the smuggled transaction was answered as a second one: {transcript:?}"
+    );
+    // Whatever the verdict on the one message (Rspamd refuses its bare
+    // <LF>s as spam here), it gets exactly one reply.
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|reply| !reply.starts_with("221"))
+            .count(),
+        1,
+        "not exactly one reply to the end of the single message: {transcript:?}"
+    );
 }
 
 fn blocklisted(world: &World) {
