@@ -59,6 +59,7 @@ fn big_config() -> Config {
                 send_as: Vec::new(),
                 forward: None,
                 autoreply: None,
+                outbound_alert: None,
             });
         }
         for a in 0..20 {

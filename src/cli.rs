@@ -374,6 +374,19 @@ pub enum UserCommand {
         #[arg(long, conflicts_with_all = ["subject", "body_file", "from", "until"])]
         off: bool,
     },
+    /// Send the mail held by the outbound brake for a mailbox and clear its counts
+    ///
+    /// Past `security.outbound_alert_per_hour` or `_per_day` recipients (or
+    /// the mailbox's own `outbound_alert`), a sender's mail is held in the
+    /// queue and the postmaster is told. This sends what is held, or with
+    /// `--delete` discards it (after a stolen password), and starts the
+    /// mailbox's counts from zero.
+    Release {
+        address: String,
+        /// Delete the held mail instead of sending it
+        #[arg(long)]
+        delete: bool,
+    },
     /// Create many mailboxes from a CSV or YAML file, applied live once
     ///
     /// CSV: a header line `address,password,password_hash,quota,name`, then one

@@ -299,6 +299,7 @@ fn new_mailbox(
         send_as: Vec::new(),
         forward: None,
         autoreply: None,
+        outbound_alert: None,
     }
 }
 

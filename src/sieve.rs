@@ -99,6 +99,7 @@ mod tests {
             send_as: vec![],
             forward: None,
             autoreply: None,
+            outbound_alert: None,
         }
     }
 

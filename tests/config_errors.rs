@@ -374,6 +374,18 @@ fn rows() -> Vec<Row> {
             (33, 23),
         ),
         row(
+            "outbound_alert_zero",
+            format!("{}security:\n  outbound_alert_per_hour: 0\n", base()),
+            "0 would hold every message the sender submits",
+            (33, 28),
+        ),
+        row(
+            "outbound_alert_not_a_number",
+            format!("{}security:\n  outbound_alert_per_day: many\n", base()),
+            "outbound_alert_per_day",
+            (33, 27),
+        ),
+        row(
             "ipv6_subnet_invalid",
             insert_before(8, "  ipv6_subnet: \"fd00::/zz\""),
             "`fd00::/zz` is not an IPv6 subnet",

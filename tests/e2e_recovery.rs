@@ -17,6 +17,10 @@
 //! an outside server, deferred before the first scenario, is never retried by
 //! these recoveries (one deferral logged, still in the deferred queue).
 //!
+//! Mail held on purpose, on the same stack: the outbound brake (two
+//! recipients an hour for one mailbox) holds the excess, tells the
+//! postmaster, and `mailctl user release` sends it (or `--delete` drops it).
+//!
 //! One stack for all scenarios (run in order; `MAILCTL_SCENARIO=crash` runs
 //! only the matching ones); the `Cleanup` guard removes it however the test
 //! ends. `MAILCTL_RECOVERY_MESSAGES` sets the messages per scenario (160).
@@ -36,6 +40,9 @@ use common::{
 
 const ADMIN: &str = "admin@example.test";
 const ADMIN_PASSWORD: &str = "admin-recovery-secret-1";
+/// The mailbox with an outbound brake of two recipients an hour.
+const BRAKED: &str = "admin@example.org";
+const BRAKED_PASSWORD: &str = "admin-org-recovery-secret-2";
 const RECIPIENTS: [&str; 2] = ["admin@example.test", "admin@example.org"];
 /// A domain outside the stack: with `--offline-dns` its MX lookup fails
 /// temporarily (SERVFAIL), so mail for it is deferred.
@@ -314,6 +321,146 @@ fn kill_imap(stack: &Stack) -> bool {
     false
 }
 
+/// Submits one message as `from` on port 587 (STARTTLS, AUTH); true when
+/// the server queued it.
+fn submit(stack: &Stack, from: &str, password: &str, to: &str, subject: &str) -> bool {
+    let output = Command::new("swaks")
+        .args([
+            "--server",
+            &format!("127.0.0.1:{}", stack.submission_port),
+            "--tls",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            from,
+            "--auth-password",
+            password,
+            "--from",
+            from,
+            "--to",
+            to,
+            "--header",
+            &format!("Subject: {subject}"),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    stdout(&output).contains(" Ok: queued as ")
+}
+
+/// Queue ids of the messages from `sender` in Postfix's hold queue.
+fn held(stack: &Stack, sender: &str) -> Vec<String> {
+    docker(&["exec", &stack.smtp, "postqueue", "-j"])
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["queue_name"] == "hold" && message["sender"] == sender)
+        .filter_map(|message| message["queue_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Waits until `marker` is in the mailboxes `count` times.
+fn wait_delivered(stack: &Stack, marker: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = stack.delivered(marker);
+        if found == Some(count) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{marker}` delivered {found:?} times, expected {count}\n{}",
+            stack.smtp_log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Two recipients an hour for BRAKED: the first two messages are delivered,
+/// the next two are accepted and held (not sent, not lost), the postmaster
+/// is told once; `user release` sends both and clears the counts, so the
+/// next message goes out at once. Another sender is never held.
+fn outbound_brake(stack: &Stack) {
+    let run = std::process::id();
+    for index in 0..4 {
+        assert!(
+            submit(
+                stack,
+                BRAKED,
+                BRAKED_PASSWORD,
+                ADMIN,
+                &format!("braked-{run}-{index}")
+            ),
+            "message {index} from {BRAKED} was not accepted"
+        );
+    }
+    wait_delivered(stack, &format!("braked-{run}-0"), 1);
+    wait_delivered(stack, &format!("braked-{run}-1"), 1);
+    let held_ids = held(stack, BRAKED);
+    assert_eq!(held_ids.len(), 2, "held: {held_ids:?}");
+    for index in 2..4 {
+        assert_eq!(stack.delivered(&format!("braked-{run}-{index}")), Some(0));
+    }
+    // The postmaster (example.test's admin) is told, once.
+    wait_delivered(stack, &format!("Mail from {BRAKED} is held"), 1);
+    // Another sender is not held.
+    assert!(submit(
+        stack,
+        ADMIN,
+        ADMIN_PASSWORD,
+        BRAKED,
+        &format!("unbraked-{run}")
+    ));
+    wait_delivered(stack, &format!("unbraked-{run}"), 1);
+
+    let output = mailctl(&stack.dir, &["user", "release", BRAKED]);
+    assert_success(&output, "mailctl user release");
+    assert!(
+        stderr(&output).contains("2 held message(s)"),
+        "{}",
+        text(&output)
+    );
+    for index in 2..4 {
+        wait_delivered(stack, &format!("braked-{run}-{index}"), 1);
+    }
+    assert!(held(stack, BRAKED).is_empty());
+    // The counts start from zero: the next message is not held.
+    assert!(submit(
+        stack,
+        BRAKED,
+        BRAKED_PASSWORD,
+        ADMIN,
+        &format!("braked-{run}-after")
+    ));
+    wait_delivered(stack, &format!("braked-{run}-after"), 1);
+    assert_eq!(
+        stack.delivered(&format!("Mail from {BRAKED} is held")),
+        Some(1)
+    );
+
+    // After a stolen password: the excess is deleted, never sent.
+    for index in 0..2 {
+        assert!(submit(
+            stack,
+            BRAKED,
+            BRAKED_PASSWORD,
+            ADMIN,
+            &format!("stolen-{run}-{index}")
+        ));
+    }
+    wait_delivered(stack, &format!("stolen-{run}-0"), 1);
+    assert_eq!(held(stack, BRAKED).len(), 1);
+    let output = mailctl(&stack.dir, &["user", "release", BRAKED, "--delete"]);
+    assert_success(&output, "mailctl user release --delete");
+    assert!(
+        stderr(&output).contains("1 held message(s)") && stderr(&output).contains("deleted"),
+        "{}",
+        text(&output)
+    );
+    assert!(held(stack, BRAKED).is_empty());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(stack.delivered(&format!("stolen-{run}-1")), Some(0));
+}
+
 /// Runs `body` as a named scenario; a failure is recorded, the rest still run.
 fn scenario(failures: &mut Vec<String>, name: &str, body: impl FnOnce()) {
     if let Ok(only) = std::env::var("MAILCTL_SCENARIO") {
@@ -365,9 +512,23 @@ fn held_mail_is_delivered_when_imap_is_back() {
     let output = common::mailctl_with_input(
         &dir,
         &["user", "add", "admin@example.org", "--password-stdin"],
-        "admin-org-recovery-secret-2\n",
+        &format!("{BRAKED_PASSWORD}\n"),
     );
     assert_success(&output, "mailctl user add");
+    // The outbound brake: example.org's admin may submit two recipients an
+    // hour before its mail is held.
+    let path = dir.join(mailctl::config::CONFIG_FILE);
+    let mut config = mailctl::config::load_file(&path).unwrap();
+    config
+        .mailboxes
+        .iter_mut()
+        .find(|mailbox| mailbox.address == BRAKED)
+        .unwrap()
+        .outbound_alert = Some(mailctl::config::OutboundAlert {
+        per_hour: Some(2),
+        per_day: None,
+    });
+    mailctl::config::save_file(&path, &config).unwrap();
     assert_success(&mailctl(&dir, &["up", "--timeout", "300"]), "mailctl up");
     let stack = Stack {
         dir: dir.clone(),
@@ -517,6 +678,11 @@ fn held_mail_is_delivered_when_imap_is_back() {
                 stack.smtp_log()
             );
         },
+    );
+    scenario(
+        &mut failures,
+        "5. the outbound brake holds a sender's excess, tells the postmaster, release sends it",
+        || outbound_brake(&stack),
     );
     for (name, figure) in &figures {
         eprintln!(

@@ -133,6 +133,7 @@ pub fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
                 send_as: Vec::new(),
                 forward: None,
                 autoreply: None,
+                outbound_alert: None,
             },
         );
         add_role_aliases(&mut config, &settings.admin);

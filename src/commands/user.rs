@@ -54,6 +54,7 @@ pub fn run(global: &Global, command: &UserCommand) -> anyhow::Result<()> {
                 send_as: Vec::new(),
                 forward: None,
                 autoreply: None,
+                outbound_alert: None,
             });
             live::apply_change(&project, &config)?;
             output::status(format!("created mailbox `{address}`"));
@@ -203,6 +204,30 @@ pub fn run(global: &Global, command: &UserCommand) -> anyhow::Result<()> {
                         .unwrap_or_default()
                 )),
                 None => output::status(format!("`{address}` no longer answers automatically")),
+            }
+        }
+        UserCommand::Release { address, delete } => {
+            let address = existing(&config, address)?;
+            let spec = crate::stack::desired_stack(&project, &config)?;
+            let smtp = spec
+                .service(crate::service::Service::Smtp.name())
+                .map(|service| service.container_name.clone())
+                .ok_or_else(|| anyhow::anyhow!("the stack has no smtp service"))?;
+            let released = crate::docker::block_on(async {
+                let docker = crate::docker::Docker::connect().await?;
+                crate::docker::deliveries::release_held_from(&docker, &smtp, &address, *delete)
+                    .await
+            })??;
+            match (released, *delete) {
+                (0, _) => output::status(format!(
+                    "no mail from `{address}` is held; its counts start from zero"
+                )),
+                (count, false) => output::status(format!(
+                    "{count} held message(s) from `{address}` sent; its counts start from zero"
+                )),
+                (count, true) => output::status(format!(
+                    "{count} held message(s) from `{address}` deleted; its counts start from zero"
+                )),
             }
         }
         // Listing needs no lock (above); importing is its own command.

@@ -18,7 +18,7 @@ pub use doctor::{
     default_address_lists, default_domain_lists, doctor_blocklist, Blocklist, Doctor,
 };
 pub use load::{load_file, parse_str, save_file, ConfigError, CONFIG_FILE, MAX_CONFIG_BYTES};
-pub use security::{Security, DEFAULT_REJECT_BLOCKLIST};
+pub use security::{OutboundAlert, Security, DEFAULT_REJECT_BLOCKLIST};
 
 use crate::service::Service;
 pub use size::{Size, SizeError};
@@ -639,6 +639,9 @@ pub struct Mailbox {
     /// Answer messages automatically, optionally within a date window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoreply: Option<AutoReply>,
+    /// This mailbox's own thresholds for holding its outbound mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_alert: Option<OutboundAlert>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

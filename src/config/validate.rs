@@ -1023,6 +1023,33 @@ fn check_components(config: &Config, issues: &mut Vec<Issue>) {
 }
 
 fn check_security(config: &Config, issues: &mut Vec<Issue>) {
+    let security = &config.security;
+    let mut thresholds = vec![
+        (
+            "security.outbound_alert_per_hour".to_owned(),
+            Some(security.outbound_alert_per_hour),
+        ),
+        (
+            "security.outbound_alert_per_day".to_owned(),
+            Some(security.outbound_alert_per_day),
+        ),
+    ];
+    for (index, mailbox) in config.mailboxes.iter().enumerate() {
+        if let Some(alert) = &mailbox.outbound_alert {
+            let path = format!("mailboxes[{index}].outbound_alert");
+            thresholds.push((format!("{path}.per_hour"), alert.per_hour));
+            thresholds.push((format!("{path}.per_day"), alert.per_day));
+        }
+    }
+    for (path, value) in thresholds {
+        if value == Some(0) {
+            issues.push(Issue::new(
+                path,
+                "0 would hold every message the sender submits".to_owned(),
+                Some("give the number of recipients per hour or day after which mail is held, e.g. 100".into()),
+            ));
+        }
+    }
     for (index, zone) in config.security.reject_blocklists.iter().enumerate() {
         if DomainName::parse(zone).is_err() || !zone.contains('.') {
             issues.push(Issue::new(

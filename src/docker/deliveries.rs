@@ -131,6 +131,68 @@ pub async fn release_after_start(docker: &Docker, held: Option<Held>) {
     }
 }
 
+/// Where the outbound brake (`mailctl-outbound-alert` in smtp) counts.
+const OUTBOUND_ALERT_STATE: &str = "/var/spool/postfix/outbound-alert";
+
+/// Sends (or with `delete`, deletes) the mail from `sender` that the
+/// outbound brake put on hold in `container`, and clears the sender's counts.
+/// Returns how many messages that was.
+pub async fn release_held_from(
+    docker: &Docker,
+    container: &str,
+    sender: &str,
+    delete: bool,
+) -> anyhow::Result<usize> {
+    let queue = run_in(docker, container, &["postqueue", "-j"]).await?;
+    let ids = held_from(&queue, sender);
+    if !ids.is_empty() {
+        // postsuper reads queue ids from stdin with `-`. Mail released from
+        // hold goes to the deferred queue: `postqueue -i` sends it now.
+        let script = if delete {
+            r#"printf '%s\n' "$@" | postsuper -d - hold"#
+        } else {
+            r#"printf '%s\n' "$@" | postsuper -H - hold && for id; do postqueue -i "$id"; done"#
+        };
+        let mut command = vec!["sh", "-c", script, "sh"];
+        command.extend(ids.iter().map(String::as_str));
+        run_in(docker, container, &command).await?;
+    }
+    let counts = format!("{OUTBOUND_ALERT_STATE}/u-{}", outbound_alert_key(sender));
+    run_in(docker, container, &["rm", "-rf", "--", &counts]).await?;
+    Ok(ids.len())
+}
+
+/// The queue ids of the messages from `sender` in the hold queue, from
+/// `postqueue -j` (one JSON object per line).
+fn held_from(queue: &str, sender: &str) -> Vec<String> {
+    queue
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| {
+            message["queue_name"] == "hold"
+                && message["sender"]
+                    .as_str()
+                    .is_some_and(|from| from.eq_ignore_ascii_case(sender))
+        })
+        .filter_map(|message| message["queue_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The directory name `mailctl-outbound-alert` keeps a login's counts under.
+fn outbound_alert_key(login: &str) -> String {
+    login
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@._+-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Whether a `defer_transports` value names the mailbox transport.
 fn holds_mailboxes(value: &str) -> bool {
     value
@@ -155,6 +217,28 @@ async fn run_in(docker: &Docker, container: &str, command: &[&str]) -> anyhow::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_messages_are_picked_by_sender_from_the_hold_queue() {
+        let queue = concat!(
+            r#"{"queue_name": "hold", "queue_id": "4A1", "sender": "Bob@example.org", "recipients": []}"#,
+            "\n",
+            r#"{"queue_name": "deferred", "queue_id": "4A2", "sender": "bob@example.org", "recipients": []}"#,
+            "\n",
+            r#"{"queue_name": "hold", "queue_id": "4A3", "sender": "ann@example.org", "recipients": []}"#,
+            "\n",
+            r#"{"queue_name": "hold", "queue_id": "4A4", "sender": "bob@example.org", "recipients": []}"#,
+            "\n"
+        );
+        assert_eq!(held_from(queue, "bob@example.org"), ["4A1", "4A4"]);
+        assert!(held_from("", "bob@example.org").is_empty());
+    }
+
+    #[test]
+    fn counts_are_kept_under_a_safe_name() {
+        assert_eq!(outbound_alert_key("Bob@Example.org"), "bob@example.org");
+        assert_eq!(outbound_alert_key("../x y"), ".._x_y");
+    }
 
     #[test]
     fn the_mailbox_transport_is_found_in_a_list() {

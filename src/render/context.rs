@@ -42,6 +42,43 @@ pub struct TemplateContext {
     pub autodiscover_groups: Vec<AutodiscoverGroup>,
     /// OpenSSL's list of the TLS 1.2 ciphers offered where TLS is required.
     pub tls_ciphers: &'static str,
+    /// Recipients per hour and day after which a sender's mail is held.
+    pub outbound_alert: OutboundAlertContext,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OutboundAlertContext {
+    pub per_hour: u32,
+    pub per_day: u32,
+    /// Mailboxes with thresholds of their own (the rest use the defaults).
+    pub mailboxes: Vec<OutboundAlertMailbox>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OutboundAlertMailbox {
+    pub address: String,
+    pub per_hour: u32,
+    pub per_day: u32,
+}
+
+fn outbound_alert(config: &Config) -> OutboundAlertContext {
+    let security = &config.security;
+    OutboundAlertContext {
+        per_hour: security.outbound_alert_per_hour,
+        per_day: security.outbound_alert_per_day,
+        mailboxes: config
+            .mailboxes
+            .iter()
+            .filter_map(|mailbox| {
+                let own = mailbox.outbound_alert.as_ref()?;
+                Some(OutboundAlertMailbox {
+                    address: mailbox.address.to_lowercase(),
+                    per_hour: own.per_hour.unwrap_or(security.outbound_alert_per_hour),
+                    per_day: own.per_day.unwrap_or(security.outbound_alert_per_day),
+                })
+            })
+            .collect(),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -195,6 +232,7 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
         name: config.name.clone(),
         hostname: config.hostname.clone(),
         tls_ciphers: crate::tls::INTERMEDIATE_CIPHERS,
+        outbound_alert: outbound_alert(config),
         primary_domain: config.primary_domain.clone(),
         postmaster: postmaster(config),
         domains: config
