@@ -14,13 +14,12 @@
 
 mod common;
 
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::internet::{self, Host, Internet};
-use common::{docker, text, Cleanup};
+use common::{docker, scenario, text, Cleanup};
 
 const HOSTNAME: &str = "mail.example.test";
 const ADMIN: &str = "admin@example.test";
@@ -348,34 +347,6 @@ fn project_rsa_key(world: &World, domain: &str) -> (PathBuf, String) {
         .unwrap_or_else(|| panic!("no RSA key in {}", directory.display()));
     let selector = path.file_stem().unwrap().to_string_lossy().into_owned();
     (path, selector)
-}
-
-/// Runs `body` as the scenario `name`, collecting its failure. With
-/// `MAILCTL_SCENARIO` set, only scenarios whose name contains it run.
-fn scenario(failures: &mut Vec<String>, name: &str, body: impl FnOnce()) {
-    if let Ok(only) = std::env::var("MAILCTL_SCENARIO") {
-        if !name.contains(&only) {
-            eprintln!("--- scenario skipped (MAILCTL_SCENARIO): {name}");
-            return;
-        }
-    }
-    eprintln!("--- scenario: {name}");
-    let started = Instant::now();
-    match std::panic::catch_unwind(AssertUnwindSafe(body)) {
-        Ok(()) => eprintln!(
-            "--- scenario `{name}` passed in {:.1} s",
-            started.elapsed().as_secs_f64()
-        ),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
-                .unwrap_or_default();
-            eprintln!("--- scenario `{name}` FAILED");
-            failures.push(format!("{name}: {}", message.lines().next().unwrap_or("")));
-        }
-    }
 }
 
 /// The stack, initialised as a user on a VPS would: published on its

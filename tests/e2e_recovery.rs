@@ -28,14 +28,13 @@
 
 mod common;
 
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_success, docker, ensure_base_image, mailctl, new_project_with, serial, stderr, stdout,
-    text,
+    assert_success, docker, ensure_base_image, mailctl, new_project_with, scenario, serial, stderr,
+    stdout, text,
 };
 
 const ADMIN: &str = "admin@example.test";
@@ -461,33 +460,6 @@ fn outbound_brake(stack: &Stack) {
     assert_eq!(stack.delivered(&format!("stolen-{run}-1")), Some(0));
 }
 
-/// Runs `body` as a named scenario; a failure is recorded, the rest still run.
-fn scenario(failures: &mut Vec<String>, name: &str, body: impl FnOnce()) {
-    if let Ok(only) = std::env::var("MAILCTL_SCENARIO") {
-        if !name.contains(&only) {
-            eprintln!("--- scenario skipped (MAILCTL_SCENARIO): {name}");
-            return;
-        }
-    }
-    eprintln!("--- scenario: {name}");
-    let started = Instant::now();
-    match std::panic::catch_unwind(AssertUnwindSafe(body)) {
-        Ok(()) => eprintln!(
-            "--- scenario `{name}` passed in {:.1} s",
-            started.elapsed().as_secs_f64()
-        ),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
-                .unwrap_or_default();
-            eprintln!("--- scenario `{name}` FAILED:\n{message}");
-            failures.push(format!("{name}: {}", message.lines().next().unwrap_or("")));
-        }
-    }
-}
-
 /// The deferral lines Postfix logged for the outside recipient.
 fn outside_attempts(stack: &Stack) -> usize {
     stack
@@ -540,31 +512,15 @@ fn held_mail_is_delivered_when_imap_is_back() {
     let mut failures = Vec::new();
 
     // Mail for another server, deferred before any recovery.
-    let swaks = Command::new("swaks")
-        .args([
-            "--server",
-            &format!("127.0.0.1:{}", stack.submission_port),
-            "--tls",
-            "--auth",
-            "PLAIN",
-            "--auth-user",
-            ADMIN,
-            "--auth-password",
-            ADMIN_PASSWORD,
-            "--from",
-            ADMIN,
-            "--to",
-            OUTSIDE,
-            "--header",
-            "Subject: for an outside server",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
     assert!(
-        stdout(&swaks).contains(" Ok: queued as "),
-        "submission of the outside message failed\n{}",
-        text(&swaks)
+        submit(
+            &stack,
+            ADMIN,
+            ADMIN_PASSWORD,
+            OUTSIDE,
+            "for an outside server"
+        ),
+        "submission of the outside message failed"
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     while outside_attempts(&stack) == 0 {

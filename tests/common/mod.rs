@@ -339,3 +339,33 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// Runs `body` as a named scenario of an end-to-end test that shares one
+/// stack: a failure is recorded in `failures` (the test asserts none at the
+/// end) and the next scenarios still run. `MAILCTL_SCENARIO=<part of a
+/// name>` runs only the matching ones.
+pub fn scenario(failures: &mut Vec<String>, name: &str, body: impl FnOnce()) {
+    if let Ok(only) = std::env::var("MAILCTL_SCENARIO") {
+        if !name.contains(&only) {
+            eprintln!("--- scenario skipped (MAILCTL_SCENARIO): {name}");
+            return;
+        }
+    }
+    eprintln!("--- scenario: {name}");
+    let started = std::time::Instant::now();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(()) => eprintln!(
+            "--- scenario `{name}` passed in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+                .unwrap_or_default();
+            eprintln!("--- scenario `{name}` FAILED:\n{message}");
+            failures.push(format!("{name}: {}", message.lines().next().unwrap_or("")));
+        }
+    }
+}
