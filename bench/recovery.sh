@@ -3,7 +3,7 @@
 # the host, `mailctl restart imap`, an upgrade recreating it), the time from
 # imap healthy again to the last held message in its mailbox (target < 10 s),
 # against the reference measured in the same run: Postfix alone, with the
-# request for held mail (ETRN from imap) refused, after the same crash.
+# port where imap asks for the held mail removed, after the same crash.
 #
 #   Run from the repository root as root:   bash bench/recovery.sh
 #

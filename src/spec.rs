@@ -330,6 +330,9 @@ pub fn imap_address(subnet: Ipv4Net) -> Ipv4Addr {
 
 /// The port on which Postfix takes mail from Dovecot's Sieve (not published).
 pub const INTERNAL_SUBMISSION_PORT: u16 = 10025;
+/// smtp's internal port where imap, once healthy after a start, asks for
+/// the mail held for the mailboxes (never published on the host).
+pub const HELD_MAIL_PORT: u16 = 10026;
 
 fn published_ports(config: &Config, service: Service) -> Vec<PortSpec> {
     let mut ports = Vec::new();

@@ -172,6 +172,7 @@ pub struct NetworkContext {
     pub resolver_address: Ipv4Addr,
     pub imap_address: Ipv4Addr,
     pub internal_submission_port: u16,
+    pub held_mail_port: u16,
     pub offline_dns: bool,
     /// Unbound's `forward-addr` values (`IP@PORT`).
     pub dns_forwarders: Vec<String>,
@@ -306,6 +307,7 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
             resolver_address: spec::resolver_address(subnet),
             imap_address: spec::imap_address(subnet),
             internal_submission_port: spec::INTERNAL_SUBMISSION_PORT,
+            held_mail_port: spec::HELD_MAIL_PORT,
             offline_dns: config.network.offline_dns,
             dns_forwarders: config
                 .network
