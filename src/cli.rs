@@ -69,6 +69,9 @@ pub enum Command {
     /// Add, remove and list aliases; `@domain` as the source is a catch-all (applied live)
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// List, add and lift bans of addresses that kept failing to log in
+    #[command(subcommand)]
+    Ban(BanCommand),
     /// Import domains, mailboxes and aliases from another mail server (applied live)
     #[command(subcommand)]
     Import(ImportCommand),
@@ -81,6 +84,21 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Back up, rebuild images with fresh packages, migrate the configuration, recreate services one at a time; roll back on failure
     Upgrade(UpgradeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BanCommand {
+    /// The banned addresses (IPv6 by /64), with when each ban ends and why
+    List,
+    /// Ban an address (or network) on every published port now
+    Add {
+        address: String,
+        /// How long: `90s`, `10m`, `1h`, `7d` (default: `security.bans.duration`)
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+    },
+    /// Lift a ban at once and forget the address's earlier bans
+    Remove { address: String },
 }
 
 #[derive(Debug, Default, Args)]

@@ -3,6 +3,7 @@
 
 pub mod applied;
 pub mod backup;
+pub mod bans;
 pub mod cert;
 pub mod cli;
 pub mod commands;

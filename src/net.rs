@@ -24,6 +24,18 @@ pub fn ip_and_port(text: &str, default_port: u16) -> Option<SocketAddr> {
         .map(|ip| SocketAddr::new(ip, default_port))
 }
 
+/// An address (as a one-address network) or a network in CIDR notation,
+/// host bits cleared; `None` for anything else.
+pub fn parse_network(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    if let Ok(address) = text.parse::<IpAddr>() {
+        return Some(ipnet::IpNet::from(address));
+    }
+    text.parse::<ipnet::IpNet>()
+        .ok()
+        .map(|network| network.trunc())
+}
+
 /// `HOST[:PORT]` or any form [`ip_and_port`] takes, a name resolved with
 /// the system's resolver; `None` when it does not resolve.
 pub async fn host_and_port(text: &str, default_port: u16) -> Option<SocketAddr> {

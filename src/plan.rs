@@ -440,6 +440,7 @@ mod tests {
             },
             stop_grace_seconds: 10,
             labels: BTreeMap::from([(labels::CONFIG_HASH.to_owned(), hash.to_owned())]),
+            confinement: Default::default(),
         }
     }
 

@@ -4,6 +4,8 @@
 /// One service of the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Service {
+    /// Bans addresses that keep failing to log in, in the host's firewall.
+    Guard,
     Resolver,
     Redis,
     Antispam,
@@ -14,7 +16,8 @@ pub enum Service {
 
 impl Service {
     /// Every service, in start order.
-    pub const ALL: [Service; 6] = [
+    pub const ALL: [Service; 7] = [
+        Service::Guard,
         Service::Resolver,
         Service::Redis,
         Service::Antispam,
@@ -26,6 +29,7 @@ impl Service {
     /// The name in the compose file, container names and labels.
     pub fn name(self) -> &'static str {
         match self {
+            Service::Guard => "guard",
             Service::Resolver => "resolver",
             Service::Redis => "redis",
             Service::Antispam => "antispam",
@@ -44,7 +48,7 @@ impl Service {
     /// The services that must be healthy before this one starts.
     pub fn depends_on(self) -> &'static [Service] {
         match self {
-            Service::Resolver | Service::Redis | Service::Web => &[],
+            Service::Guard | Service::Resolver | Service::Redis | Service::Web => &[],
             Service::Antispam => &[Service::Redis, Service::Resolver],
             Service::Imap => &[Service::Antispam],
             Service::Smtp => &[Service::Imap, Service::Antispam, Service::Resolver],

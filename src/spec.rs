@@ -65,6 +65,30 @@ pub struct ServiceSpec {
     /// Seconds between SIGTERM and SIGKILL on stop.
     pub stop_grace_seconds: u32,
     pub labels: BTreeMap<String, String>,
+    /// Confinement beyond Docker's defaults; only the guard has any. Left
+    /// out of the definition hash when empty, so services without it keep
+    /// their hash.
+    #[serde(skip_serializing_if = "Confinement::is_none")]
+    pub confinement: Confinement,
+}
+
+/// How a container is confined beyond Docker's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Confinement {
+    /// In the host's network namespace instead of the stack's network.
+    pub host_network: bool,
+    /// Every capability is dropped, then these are given back.
+    pub capabilities: Vec<String>,
+    /// A read-only root filesystem, with these writable tmpfs mounts.
+    pub read_only_with_tmpfs: Vec<String>,
+    /// `no-new-privileges`.
+    pub no_new_privileges: bool,
+}
+
+impl Confinement {
+    pub fn is_none(&self) -> bool {
+        *self == Confinement::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -168,13 +192,19 @@ impl StackSpec {
             name: format!("{project}_{key}"),
             purpose: purpose.to_owned(),
         };
-        let volumes = vec![
+        let mut volumes = vec![
             volume("mail", "every mailbox (Maildir)"),
             volume("queue", "Postfix's mail queue"),
             volume("rspamd", "Rspamd's learned data"),
             volume("redis", "Redis data (Bayes, greylisting, rate limits)"),
             volume("acme", "ACME HTTP-01 challenge files"),
         ];
+        if config.runs(Service::Guard) {
+            volumes.push(volume(
+                "guard",
+                "the bans and each address's earlier offences",
+            ));
+        }
         let volume_mount = |key: &str, target: &str| MountSpec::Volume {
             key: key.to_owned(),
             name: format!("{project}_{key}"),
@@ -199,9 +229,18 @@ impl StackSpec {
 
         let mut services = Vec::new();
         for service in Service::ALL {
+            if !config.runs(service) {
+                continue;
+            }
             let name = service.name();
             let resolver_dns = vec![IpAddr::V4(resolver_address)];
             let role = match service {
+                Service::Guard => Role {
+                    mounts: vec![config_mount(name), volume_mount("guard", GUARD_STATE)],
+                    dns: vec![],
+                    address: None,
+                    grace: 10,
+                },
                 Service::Resolver => Role {
                     mounts: vec![config_mount(name)],
                     dns: vec![],
@@ -269,10 +308,11 @@ impl StackSpec {
             let mut service = ServiceSpec {
                 name: name.to_owned(),
                 container_name: format!("{project}-{name}-1"),
-                hostname: if name == "smtp" {
-                    config.hostname.clone()
-                } else {
-                    name.to_owned()
+                hostname: match service {
+                    Service::Smtp => config.hostname.clone(),
+                    // A container in the host's network has the host's name.
+                    Service::Guard => String::new(),
+                    _ => name.to_owned(),
                 },
                 image,
                 ipv4_address: role.address,
@@ -294,6 +334,7 @@ impl StackSpec {
                 },
                 stop_grace_seconds: role.grace,
                 labels: BTreeMap::new(),
+                confinement: confinement(service),
             };
             let files_hash = files.get(name).cloned().unwrap_or_default();
             service.labels = service_labels(&project, &service, &files_hash)?;
@@ -309,6 +350,26 @@ impl StackSpec {
 
     pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
         self.services.iter().find(|service| service.name == name)
+    }
+}
+
+/// Where the guard keeps its bans (a volume).
+pub const GUARD_STATE: &str = "/var/lib/mailctl-guard";
+
+/// The guard edits the host's firewall, so it runs in the host's network
+/// namespace with `NET_ADMIN`, plus `DAC_READ_SEARCH` to read its settings
+/// when the project belongs to a user other than root (it sees no other
+/// file of the host); no other capability, no Docker socket, a read-only
+/// root, no way to gain privileges.
+fn confinement(service: Service) -> Confinement {
+    match service {
+        Service::Guard => Confinement {
+            host_network: true,
+            capabilities: vec!["NET_ADMIN".to_owned(), "DAC_READ_SEARCH".to_owned()],
+            read_only_with_tmpfs: vec!["/run".to_owned(), "/tmp".to_owned()],
+            no_new_privileges: true,
+        },
+        _ => Confinement::default(),
     }
 }
 
@@ -333,6 +394,11 @@ pub const INTERNAL_SUBMISSION_PORT: u16 = 10025;
 /// smtp's internal port where imap, once healthy after a start, asks for
 /// the mail held for the mailboxes (never published on the host).
 pub const HELD_MAIL_PORT: u16 = 10026;
+/// The guard's port on the network's gateway address (the host's side of
+/// the stack's bridge): Dovecot asks it before and after each login, nginx
+/// reports the web controller's failed logins to it. Reachable from the
+/// stack's containers and the host, never published.
+pub const GUARD_PORT: u16 = 10027;
 
 fn published_ports(config: &Config, service: Service) -> Vec<PortSpec> {
     let mut ports = Vec::new();

@@ -161,6 +161,7 @@ mod tests {
                 (labels::CONFIG_HASH.to_owned(), format!("c-{name}")),
                 (labels::FILES_HASH.to_owned(), format!("f-{name}")),
             ]),
+            confinement: Default::default(),
         }
     }
 

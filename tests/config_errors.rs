@@ -386,6 +386,30 @@ fn rows() -> Vec<Row> {
             (33, 27),
         ),
         row(
+            "ban_window_not_a_duration",
+            format!("{}security:\n  bans:\n    window: ten minutes\n", base()),
+            "`ten minutes` is not a duration",
+            (34, 13),
+        ),
+        row(
+            "ban_allow_not_an_address",
+            format!("{}security:\n  bans:\n    allow: [\"198.51.100.300\"]\n", base()),
+            "`198.51.100.300` is not an address or network",
+            (34, 13),
+        ),
+        row(
+            "ban_max_failures_zero",
+            format!("{}security:\n  bans:\n    max_failures: 0\n", base()),
+            "0 would ban an address before it ever failed",
+            (34, 19),
+        ),
+        row(
+            "ban_duration_longer_than_max",
+            format!("{}security:\n  bans:\n    duration: 2w\n", base()),
+            "`7d` is shorter than the first ban (`duration: 2w`)",
+            (34, 5),
+        ),
+        row(
             "ipv6_subnet_invalid",
             insert_before(8, "  ipv6_subnet: \"fd00::/zz\""),
             "`fd00::/zz` is not an IPv6 subnet",

@@ -14,6 +14,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -28,6 +29,8 @@ const FORWARDER: &str = "forwarder@example.test";
 const FORWARDER_PASSWORD: &str = "forwarder-password-0";
 /// How long greylisting makes a new sender wait (a test override).
 const GREYLIST_DELAY: Duration = Duration::from_secs(10);
+/// How long a first ban lasts here (a test setting; 1 h by default).
+const BAN_DURATION: Duration = Duration::from_secs(20);
 /// How long a message may take to arrive anywhere.
 const DELIVERY: Duration = Duration::from_secs(90);
 
@@ -367,6 +370,15 @@ fn start_world() -> World {
         "- name: example.org\n  dmarc:\n    policy: reject\n",
         1,
     );
+    // POP3 is off by default; the bans scenario logs in over it too.
+    assert!(config.contains("\n  pop3s: false\n"), "{config}");
+    let config = config.replacen("\n  pop3s: false\n", "\n  pop3s: 995\n", 1);
+    // Bans end after 20 s, so the test sees one end by itself.
+    assert!(!config.contains("\nsecurity:"), "{config}");
+    let config = format!(
+        "{config}security:\n  bans:\n    duration: {}s\n    allow: [\"203.0.113.200/30\"]\n",
+        BAN_DURATION.as_secs()
+    );
     std::fs::write(&config_path, config).unwrap();
     // Greylisting accepts a retry after 5 minutes by default; a user's own
     // Rspamd setting (overrides/antispam/override.d/) shortens the wait so
@@ -445,6 +457,16 @@ fn the_stack_on_a_simulated_internet() {
     );
     scenario(
         &mut failures,
+        "bans: failed IMAP, SMTP AUTH, POP3 and web logins ban one address on every port, not its neighbour",
+        || bans(&world),
+    );
+    scenario(
+        &mut failures,
+        "bans by hand: survive a restart of the guard; allowed addresses are refused",
+        || bans_by_hand(&world),
+    );
+    scenario(
+        &mut failures,
         "inbound: greylisting defers a suspicious stranger once and takes its retry",
         || greylisting(&world),
     );
@@ -497,6 +519,13 @@ fn the_stack_on_a_simulated_internet() {
     assert!(
         !String::from_utf8_lossy(&rules.stdout).contains("mailctl-test-internet"),
         "the firewall rule is left over"
+    );
+    // `down --volumes` left no rule of the guard in the host's firewall.
+    let firewall = Command::new("iptables-save").output().unwrap();
+    let firewall = String::from_utf8_lossy(&firewall.stdout);
+    assert!(
+        !firewall.contains("MAILCTL-"),
+        "the guard's rules are left over:\n{firewall}"
     );
     let containers = docker(&["ps", "-aq", "--filter", "name=^mcti-"]);
     assert!(containers.trim().is_empty(), "left over: {containers}");
@@ -985,6 +1014,308 @@ fn connection_rate(world: &World) {
         "{}",
         tail(&world.smtp_log(), 10)
     );
+}
+
+/// Runs `tests/internet/logins.py` on `host`; its standard output.
+fn logins(host: &Host, args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/internet/logins.py");
+    let script = script.display().to_string();
+    let output = host.run("/usr/bin/python3", &[&[script.as_str()][..], args].concat());
+    assert_ok(&output, &format!("logins.py {args:?}"));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The ports a banned address is refused on, and one more of each kind.
+const BANNED_PORTS: [&str; 7] = ["25", "465", "587", "993", "995", "4190", "443"];
+
+/// Each port of [`BANNED_PORTS`] with what a connection from `host` met.
+fn probe(host: &Host) -> BTreeMap<String, String> {
+    let stack = internet::STACK.to_string();
+    let output = logins(
+        host,
+        &[&["probe", stack.as_str()][..], &BANNED_PORTS[..]].concat(),
+    );
+    output
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(port, state)| (port.to_owned(), state.to_owned()))
+        .collect()
+}
+
+/// Polls until every port meets `state` from `host`, for up to `limit`.
+fn wait_for_ports(world: &World, host: &Host, state: &str, limit: Duration, what: &str) {
+    let started = Instant::now();
+    loop {
+        let seen = probe(host);
+        // A banned address meets "port unreachable" (connection refused),
+        // or nothing once the kernel's ICMP rate limit is spent.
+        let matches = |seen: &String| match state {
+            "closed" => seen == "refused" || seen == "timeout",
+            _ => seen == state,
+        };
+        if seen.values().all(matches) && seen.len() == BANNED_PORTS.len() {
+            eprintln!(
+                "  {what}: every port {state} after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what}: not every port {state} within {limit:?}: {seen:?}\n--- guard\n{}",
+            tail(&world.log("guard"), 20)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// `mailctl ban list --json`.
+fn ban_list(world: &World) -> Vec<serde_json::Value> {
+    let output = mailctl(world.dir(), &["--json", "ban", "list"]);
+    assert_ok(&output, "ban list --json");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn bans(world: &World) {
+    let attacker = &world.internet.attacker;
+    let neighbour = &world.internet.client;
+    let stack = internet::STACK.to_string();
+    let banned = format!("{}/32", internet::ATTACKER);
+    wait_for_ports(
+        world,
+        attacker,
+        "open",
+        Duration::from_secs(5),
+        "before any failure",
+    );
+    for (surface, protocol, port) in [
+        ("IMAP", "imap", "993"),
+        ("SMTP AUTH", "smtp", "465"),
+        ("POP3", "pop3", "995"),
+        ("the Rspamd web interface", "web", "443"),
+    ] {
+        eprintln!("  11 wrong passwords over {surface}");
+        let started = Instant::now();
+        if protocol == "web" {
+            for _ in 0..11 {
+                let output = attacker.run(
+                    "curl",
+                    &[
+                        "-sk",
+                        "-o",
+                        "/dev/null",
+                        "-w",
+                        "%{http_code}\n",
+                        "--max-time",
+                        "5",
+                        "-H",
+                        "Password: wrong-password",
+                        &format!("https://{stack}/rspamd/auth"),
+                    ],
+                );
+                let code = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+                assert!(
+                    ["401", "403", "000"].contains(&code.as_str()),
+                    "a wrong web password got {code}"
+                );
+            }
+        } else {
+            let attempts = logins(
+                attacker,
+                &[
+                    "login",
+                    protocol,
+                    &stack,
+                    port,
+                    ADMIN,
+                    "wrong-password",
+                    "11",
+                ],
+            );
+            assert!(
+                !attempts.lines().any(|line| line == "ok"),
+                "a wrong password logged in: {attempts}"
+            );
+        }
+        wait_for_ports(world, attacker, "closed", Duration::from_secs(5), surface);
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "{surface}: too slow"
+        );
+        // The neighbour logs in and sends meanwhile.
+        let neighbour_login = logins(
+            neighbour,
+            &["login", "imap", &stack, "993", ADMIN, ADMIN_PASSWORD, "1"],
+        );
+        assert_eq!(
+            neighbour_login.trim(),
+            "ok",
+            "{surface}: the neighbour's login"
+        );
+        let marker = world.token(&format!("ban-{protocol}"));
+        let sent = world.submit(
+            ADMIN,
+            ADMIN_PASSWORD,
+            &format!("bob@{}", internet::FOREIGN_DOMAIN),
+            &ordinary_message(
+                ADMIN,
+                &format!("bob@{}", internet::FOREIGN_DOMAIN),
+                "during a ban",
+                &format!("<{marker}@example.test>"),
+            ),
+        );
+        assert!(
+            sent.queue_id().is_some(),
+            "{surface}: the neighbour's submission\n{}",
+            sent.transcript
+        );
+        let list = ban_list(world);
+        let entry = list
+            .iter()
+            .find(|ban| ban["network"] == banned.as_str())
+            .unwrap_or_else(|| panic!("{surface}: {banned} is not listed: {list:?}"));
+        let left = entry["seconds_left"].as_u64().unwrap();
+        assert!(
+            left > 0 && left <= BAN_DURATION.as_secs(),
+            "{surface}: {entry}\n--- guard\n{}",
+            tail(&world.log("guard"), 20)
+        );
+        assert!(
+            entry["until"]
+                .as_str()
+                .is_some_and(|until| until.ends_with('Z')),
+            "{entry}"
+        );
+        assert_eq!(
+            entry["offences"],
+            1,
+            "{surface}: a lifted ban is forgotten: {entry}\n--- guard\n{}",
+            tail(&world.log("guard"), 20)
+        );
+        if protocol == "smtp" {
+            // This one ends by itself.
+            wait_for_ports(
+                world,
+                attacker,
+                "open",
+                BAN_DURATION + Duration::from_secs(5),
+                "after the ban's end",
+            );
+            assert!(ban_list(world).is_empty(), "an ended ban is still listed");
+            // An ended ban counts against the address next time: lift the
+            // record so the next round starts afresh.
+            assert_ok(
+                &mailctl(
+                    world.dir(),
+                    &["ban", "remove", &internet::ATTACKER.to_string()],
+                ),
+                "ban remove",
+            );
+        } else {
+            let output = mailctl(
+                world.dir(),
+                &["ban", "remove", &internet::ATTACKER.to_string()],
+            );
+            assert_ok(&output, "ban remove");
+            wait_for_ports(
+                world,
+                attacker,
+                "open",
+                Duration::from_secs(2),
+                "after ban remove",
+            );
+        }
+    }
+    let guard = world.log("guard");
+    assert!(
+        guard.contains("(last: imap)")
+            && guard.contains("(last: smtp)")
+            && guard.contains("(last: pop3)")
+            && guard.contains("(last: rspamd)"),
+        "{}",
+        tail(&guard, 30)
+    );
+}
+
+fn bans_by_hand(world: &World) {
+    let dir = world.dir();
+    let address = "203.0.113.77";
+    let output = mailctl(dir, &["ban", "add", address, "--for", "1h"]);
+    assert_ok(&output, "ban add");
+    let list = ban_list(world);
+    assert!(
+        list.iter().any(|ban| ban["network"] == "203.0.113.77/32"
+            && ban["seconds_left"].as_u64().unwrap() > 3500),
+        "{list:?}"
+    );
+    let chain = |world: &World| {
+        let rules = Command::new("iptables-save").output().unwrap();
+        let _ = world;
+        String::from_utf8_lossy(&rules.stdout)
+            .lines()
+            .filter(|line| line.contains("MAILCTL-"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        chain(world)
+            .iter()
+            .any(|rule| rule.contains("-s 203.0.113.77/32")),
+        "{:?}",
+        chain(world)
+    );
+    // The guard stopped removes its rules; started again, it restores the ban.
+    let output = mailctl(dir, &["restart", "guard"]);
+    assert_ok(&output, "restart guard");
+    assert!(
+        ban_list(world)
+            .iter()
+            .any(|ban| ban["network"] == "203.0.113.77/32"),
+        "the ban did not survive a restart"
+    );
+    assert!(
+        chain(world)
+            .iter()
+            .any(|rule| rule.contains("-s 203.0.113.77/32")),
+        "{:?}",
+        chain(world)
+    );
+    assert_ok(&mailctl(dir, &["ban", "remove", address]), "ban remove");
+    assert!(ban_list(world).is_empty());
+    assert!(
+        !chain(world)
+            .iter()
+            .any(|rule| rule.contains("203.0.113.77")),
+        "{:?}",
+        chain(world)
+    );
+    // Never banned: loopback, the stack's network, `security.bans.allow`.
+    for (address, reason) in [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("203.0.113.201", "security.bans.allow"),
+    ] {
+        let output = mailctl(dir, &["ban", "add", address]);
+        assert!(!output.status.success(), "{}", text(&output));
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(reason),
+            "{}",
+            text(&output)
+        );
+    }
+    for wrong in [
+        &["ban", "add", "not-an-address"][..],
+        &["ban", "add", address, "--for", "soon"][..],
+    ] {
+        let output = mailctl(dir, wrong);
+        assert!(!output.status.success(), "{}", text(&output));
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("hint:"),
+            "{}",
+            text(&output)
+        );
+    }
+    assert!(ban_list(world).is_empty());
 }
 
 fn forwarding(world: &World) {

@@ -2,6 +2,7 @@
 //! own arguments.
 pub mod alias;
 pub mod backup;
+pub mod ban;
 pub mod cert;
 pub mod dns;
 pub mod dns_push;
@@ -59,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }) => import::users(&global, file, *format, *skip_invalid),
         Command::User(command) => user::run(&global, command),
         Command::Alias(command) => alias::run(&global, command),
+        Command::Ban(command) => ban::run(&global, command),
         Command::Import(command) => import::run(&global, command),
         Command::Cert(command) => cert::run(&global, command),
         Command::Backup(args) => backup::run(&global, args),

@@ -18,7 +18,7 @@ pub use doctor::{
     default_address_lists, default_domain_lists, doctor_blocklist, Blocklist, Doctor,
 };
 pub use load::{load_file, parse_str, save_file, ConfigError, CONFIG_FILE, MAX_CONFIG_BYTES};
-pub use security::{OutboundAlert, Security, DEFAULT_REJECT_BLOCKLIST};
+pub use security::{parse_duration, Bans, OutboundAlert, Security, DEFAULT_REJECT_BLOCKLIST};
 
 use crate::service::Service;
 pub use size::{Size, SizeError};
@@ -696,6 +696,11 @@ impl Alias {
 }
 
 impl Config {
+    /// Whether the stack runs `service`: the guard only while bans are on.
+    pub fn runs(&self, service: crate::service::Service) -> bool {
+        service != crate::service::Service::Guard || self.security.bans.enabled
+    }
+
     pub fn domain(&self, name: &str) -> Option<&Domain> {
         self.domains.iter().find(|domain| domain.name == name)
     }

@@ -1050,12 +1050,59 @@ fn check_security(config: &Config, issues: &mut Vec<Issue>) {
             ));
         }
     }
+    check_bans(&security.bans, issues);
     for (index, zone) in config.security.reject_blocklists.iter().enumerate() {
         if DomainName::parse(zone).is_err() || !zone.contains('.') {
             issues.push(Issue::new(
                 format!("security.reject_blocklists[{index}]"),
                 format!("`{zone}` is not the DNS zone of a blocklist"),
                 Some("write the zone the list is queried under, e.g. `zen.spamhaus.org`".into()),
+            ));
+        }
+    }
+}
+
+fn check_bans(bans: &super::Bans, issues: &mut Vec<Issue>) {
+    if bans.max_failures == 0 {
+        issues.push(Issue::new(
+            "security.bans.max_failures",
+            "0 would ban an address before it ever failed",
+            Some("give the failed logins that earn a ban, e.g. 10".into()),
+        ));
+    }
+    let mut seconds = Vec::new();
+    for (key, text) in [
+        ("window", &bans.window),
+        ("duration", &bans.duration),
+        ("max_duration", &bans.max_duration),
+    ] {
+        match super::parse_duration(text) {
+            Some(value) if value > 0 => seconds.push(value),
+            _ => issues.push(Issue::new(
+                format!("security.bans.{key}"),
+                format!("`{text}` is not a duration"),
+                Some("write a number with a unit: `90s`, `10m`, `1h`, `7d` or `2w`".into()),
+            )),
+        }
+    }
+    if let [_, duration, max_duration] = seconds[..] {
+        if duration > max_duration {
+            issues.push(Issue::new(
+                "security.bans.max_duration",
+                format!(
+                    "`{}` is shorter than the first ban (`duration: {}`)",
+                    bans.max_duration, bans.duration
+                ),
+                Some("make max_duration at least as long as duration".into()),
+            ));
+        }
+    }
+    for (index, entry) in bans.allow.iter().enumerate() {
+        if crate::net::parse_network(entry).is_none() {
+            issues.push(Issue::new(
+                format!("security.bans.allow[{index}]"),
+                format!("`{entry}` is not an address or network"),
+                Some("write an address (`198.51.100.7`, `2001:db8::1`) or a network (`198.51.100.0/24`)".into()),
             ));
         }
     }

@@ -403,8 +403,20 @@ fn container_body(service: &ServiceSpec, network: &NetworkSpec) -> ContainerCrea
         aliases: Some(vec![service.name.clone()]),
         ..Default::default()
     };
+    let confinement = &service.confinement;
+    let (network_mode, networking_config) = if confinement.host_network {
+        ("host".to_owned(), None)
+    } else {
+        (
+            network.name.clone(),
+            Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(network.name.clone(), endpoint)])),
+            }),
+        )
+    };
+    let capabilities = !confinement.capabilities.is_empty();
     ContainerCreateBody {
-        hostname: Some(service.hostname.clone()),
+        hostname: (!service.hostname.is_empty()).then(|| service.hostname.clone()),
         image: Some(service.image.reference.clone()),
         env: Some(
             service
@@ -426,12 +438,23 @@ fn container_body(service: &ServiceSpec, network: &NetworkSpec) -> ContainerCrea
                 name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                 maximum_retry_count: None,
             }),
-            network_mode: Some(network.name.clone()),
+            network_mode: Some(network_mode),
+            cap_drop: capabilities.then(|| vec!["ALL".to_owned()]),
+            cap_add: capabilities.then(|| confinement.capabilities.clone()),
+            readonly_rootfs: (!confinement.read_only_with_tmpfs.is_empty()).then_some(true),
+            tmpfs: (!confinement.read_only_with_tmpfs.is_empty()).then(|| {
+                confinement
+                    .read_only_with_tmpfs
+                    .iter()
+                    .map(|path| (path.clone(), "rw,noexec,nosuid,size=16m".to_owned()))
+                    .collect()
+            }),
+            security_opt: confinement
+                .no_new_privileges
+                .then(|| vec!["no-new-privileges:true".to_owned()]),
             ..Default::default()
         }),
-        networking_config: Some(NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(network.name.clone(), endpoint)])),
-        }),
+        networking_config,
         ..Default::default()
     }
 }

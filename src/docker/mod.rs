@@ -9,6 +9,7 @@ mod apply;
 mod archive;
 mod containers;
 pub mod deliveries;
+pub mod guard;
 mod images;
 pub mod ports;
 mod resources;

@@ -53,6 +53,7 @@ checks! {
     TlsCertificate => "tls.certificate",
     SecurityRelay => "security.relay",
     SecurityAuthBeforeTls => "security.auth-before-tls",
+    SecurityBans => "security.bans",
 }
 
 impl Check {

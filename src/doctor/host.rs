@@ -155,7 +155,7 @@ pub fn client_addresses(
             check,
             subject,
             Status::Warning,
-            format!("IPv6 clients reach the SMTP port through Docker's userland proxy and arrive as the Docker gateway {gateway}: SPF, blocklists and rate limits cannot tell them apart"),
+            format!("IPv6 clients reach the SMTP port through Docker's userland proxy and arrive as the Docker gateway {gateway}: SPF, blocklists, rate limits and bans cannot tell them apart (the gateway is never banned)"),
         )
         .found(format!("a `docker-proxy` listens on [{ipv6}]:{smtp_port} and Docker has no `ip6tables` NAT"))
         .expected("IPv6 clients reach Postfix with their own address, or port 25 is not published on IPv6")
@@ -165,7 +165,7 @@ pub fn client_addresses(
         check,
         subject,
         Status::Info,
-        format!("IPv4 clients from other hosts reach Postfix with their own address (Docker NATs them); only connections through Docker's userland proxy, to a loopback-published port or from a container to the host's address, arrive as the gateway {gateway} and get no address-based checks"),
+        format!("IPv4 clients from other hosts reach Postfix with their own address (Docker NATs them); only connections through Docker's userland proxy, to a loopback-published port or from a container to the host's address, arrive as the gateway {gateway}, get no address-based checks and cannot be banned individually (the gateway is never banned)"),
     )
     .found(format!(
         "a `docker-proxy` listens on {}",

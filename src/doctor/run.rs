@@ -96,6 +96,11 @@ pub async fn run(
         Box::pin(headroom(context.clone())),
     );
     add(
+        Check::SecurityBans,
+        String::new(),
+        Box::pin(bans(context.clone())),
+    );
+    add(
         Check::StackClientAddress,
         String::new(),
         Box::pin(client_address(context.clone())),
@@ -386,6 +391,62 @@ async fn headroom(context: Arc<Context>) -> Vec<Finding> {
         )),
     }
     findings
+}
+
+/// Whether the guard enforces bans in the host's firewall.
+async fn bans(context: Arc<Context>) -> Vec<Finding> {
+    let subject = "guard";
+    if !context.config.runs(crate::service::Service::Guard) {
+        return vec![Finding::new(
+            Check::SecurityBans,
+            subject,
+            Status::Warning,
+            "bans are off: an address may guess passwords for as long as it likes",
+        )
+        .fix("set `security.bans.enabled: true` in mailctl.yaml and run `mailctl up`")];
+    }
+    let container = format!("{}-guard-1", context.config.name);
+    let status = match crate::docker::Docker::connect().await {
+        Ok(docker) => crate::docker::guard::status(&docker, &container).await,
+        Err(error) => Err(error),
+    };
+    let finding = match status {
+        Err(error) => Finding::new(
+            Check::SecurityBans,
+            subject,
+            Status::Error,
+            format!("the guard does not answer: {error:#}"),
+        )
+        .fix("see `mailctl logs guard`, then `mailctl restart guard`"),
+        Ok(status) => match (&status.firewall.ipv4, status.installed) {
+            (Some(tool), true) => Finding::ok(
+                Check::SecurityBans,
+                subject,
+                format!(
+                    "enforced in the host's firewall ({tool}, chain {} from DOCKER-USER){}; {} address(es) banned now",
+                    status.firewall.chain,
+                    if status.firewall.ipv6.is_some() { ", IPv6 too" } else { "; IPv6 bans are refused at login only (no usable ip6tables DOCKER-USER chain)" },
+                    status.bans
+                ),
+            ),
+            (Some(tool), false) => Finding::new(
+                Check::SecurityBans,
+                subject,
+                Status::Warning,
+                format!("the jump from DOCKER-USER to chain {} is missing ({tool})", status.firewall.chain),
+            )
+            .fix("it is restored within 10 s; if not, `mailctl restart guard`"),
+            (None, _) => Finding::new(
+                Check::SecurityBans,
+                subject,
+                Status::Warning,
+                "the host's firewall has no DOCKER-USER chain: banned addresses are refused at login only, not on every port",
+            )
+            .expected("Docker manages iptables (the default)")
+            .fix("remove `\"iptables\": false` from /etc/docker/daemon.json and restart Docker"),
+        },
+    };
+    vec![finding]
 }
 
 async fn client_address(context: Arc<Context>) -> Vec<Finding> {

@@ -44,6 +44,34 @@ pub struct TemplateContext {
     pub tls_ciphers: &'static str,
     /// Recipients per hour and day after which a sender's mail is held.
     pub outbound_alert: OutboundAlertContext,
+    pub bans: BansContext,
+}
+
+/// What Dovecot and nginx need to report logins to the guard, and the
+/// guard's own settings.
+#[derive(Serialize)]
+pub struct BansContext {
+    pub enabled: bool,
+    /// Where the guard listens (the network's gateway).
+    pub address: Ipv4Addr,
+    pub port: u16,
+    /// Shared by the guard and the services reporting to it.
+    pub token: String,
+    /// The guard's `guard.json`.
+    pub settings_json: String,
+}
+
+/// Never prints the token.
+impl std::fmt::Debug for BansContext {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("BansContext")
+            .field("enabled", &self.enabled)
+            .field("address", &self.address)
+            .field("port", &self.port)
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -229,6 +257,7 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
         })
         .collect();
     let extra_certificates = crate::cert::extra_certificate_names(config);
+    let gateway = Ipv4Addr::from(u32::from(subnet.network()) + 1);
     Ok(TemplateContext {
         name: config.name.clone(),
         hostname: config.hostname.clone(),
@@ -303,7 +332,7 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
         network: NetworkContext {
             subnet: subnet.to_string(),
             ipv6_subnet: config.network.ipv6_subnet.clone(),
-            gateway: Ipv4Addr::from(u32::from(subnet.network()) + 1),
+            gateway,
             resolver_address: spec::resolver_address(subnet),
             imap_address: spec::imap_address(subnet),
             internal_submission_port: spec::INTERNAL_SUBMISSION_PORT,
@@ -348,8 +377,24 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
             ),
             controller_password: input.secrets.rspamd_controller_password.clone(),
         },
+        bans: bans_context(config, input.secrets, gateway)?,
         autodiscover_groups: autodiscover_groups(config, &extra_certificates),
         extra_certificates,
+    })
+}
+
+fn bans_context(
+    config: &Config,
+    secrets: &crate::secrets::Secrets,
+    gateway: Ipv4Addr,
+) -> anyhow::Result<BansContext> {
+    let settings = crate::bans::GuardSettings::new(config, gateway);
+    Ok(BansContext {
+        enabled: config.security.bans.enabled,
+        address: gateway,
+        port: spec::GUARD_PORT,
+        token: crate::bans::guard_token(secrets),
+        settings_json: serde_json::to_string_pretty(&settings)?,
     })
 }
 
