@@ -447,7 +447,7 @@ fn the_stack_on_a_simulated_internet() {
     );
     scenario(
         &mut failures,
-        "inbound: the blocklisted attacker is refused naming the list, but reaches postmaster@",
+        "inbound: the blocklisted attacker is refused naming the list, but reaches postmaster@; a client on two lists is refused by postscreen",
         || blocklisted(&world),
     );
     scenario(
@@ -930,6 +930,37 @@ fn blocklisted(world: &World) {
     assert!(
         world.wait_for_mail(ADMIN, "*", &marker).is_some(),
         "the message to postmaster@ arrives"
+    );
+    // Listed in two lists, postscreen's weighting refuses the client
+    // outright, postmaster@ included, naming a list.
+    let marker = world.token("spambot");
+    let swaks = world.send_to_mx(
+        &world.internet.spambot,
+        "mail.spambot.invalid",
+        "someone@spambot.invalid",
+        "postmaster@example.test",
+        &ordinary_message(
+            "someone@spambot.invalid",
+            "postmaster@example.test",
+            "Cheap watches",
+            &format!("{marker}@spambot.invalid"),
+        ),
+    );
+    let refusal = swaks
+        .reply('5')
+        .unwrap_or_else(|| panic!("no 5xx for the doubly listed client\n{}", swaks.transcript));
+    assert!(
+        refusal.contains("203.0.113.67")
+            && (refusal.contains(internet::BLOCKLIST)
+                || refusal.contains(internet::SECOND_BLOCKLIST)),
+        "the refusal names a list and the address: {refusal}"
+    );
+    assert!(swaks.queue_id().is_none(), "{}", swaks.transcript);
+    let log = world.smtp_log();
+    assert!(
+        log.contains("postscreen") && log.contains("DNSBL rank 2 for [203.0.113.67]"),
+        "postscreen weighed both lists: {}",
+        tail(&log, 15)
     );
 }
 

@@ -30,6 +30,9 @@ pub struct TemplateContext {
     pub limits: LimitsContext,
     /// DNS blocklists whose listed clients port 25 refuses.
     pub reject_blocklists: Vec<String>,
+    /// Every address blocklist (`security.reject_blocklists` and
+    /// `doctor.blocklists`) postscreen weighs, one point each.
+    pub postscreen_blocklists: Vec<String>,
     /// Local parts that receive mail even from listed clients (RFC 2142).
     pub role_addresses: Vec<&'static str>,
     pub paths: PathsContext,
@@ -357,6 +360,17 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
             Vec::new()
         } else {
             config.security.reject_blocklists.clone()
+        },
+        postscreen_blocklists: if config.network.offline_dns {
+            Vec::new()
+        } else {
+            let mut zones: Vec<String> = config.security.reject_blocklists.clone();
+            for list in &config.doctor.blocklists {
+                if !zones.contains(&list.zone) {
+                    zones.push(list.zone.clone());
+                }
+            }
+            zones
         },
         limits: LimitsContext {
             message_size_bytes: config.limits.message_size.bytes(),

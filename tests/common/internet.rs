@@ -13,8 +13,9 @@
 //!   and no default route (it reaches only the hosts here): the DNS server
 //!   (BIND 9, [`DNS`]), the foreign provider's MX (a container of the
 //!   `tests/internet/foreign` image, [`FOREIGN_MX`]) and its sending host
-//!   ([`FOREIGN_OUT`]), a mail client ([`CLIENT`]) and an attacker listed
-//!   in the blocklist ([`ATTACKER`]);
+//!   ([`FOREIGN_OUT`]), a mail client ([`CLIENT`]), an attacker listed
+//!   in the blocklist ([`ATTACKER`]) and a spambot listed in two
+//!   ([`SPAMBOT`]);
 //! - one firewall rule lets the hosts talk to each other across the bridge
 //!   (Docker sets the FORWARD policy to DROP).
 //!
@@ -46,6 +47,9 @@ pub const FOREIGN_MX: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 25);
 pub const FOREIGN_OUT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 26);
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
 pub const ATTACKER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 66);
+/// A spambot listed in two blocklists ([`BLOCKLIST`] and
+/// [`SECOND_BLOCKLIST`]): postscreen's weighting refuses it outright.
+pub const SPAMBOT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 67);
 
 /// The foreign provider's domain and hosts.
 pub const FOREIGN_DOMAIN: &str = "foreign.test";
@@ -58,6 +62,9 @@ pub const FOREIGN_SELECTOR: &str = "harness";
 /// The blocklist zone that lists [`ATTACKER`] (the name the stack's
 /// default configuration queries).
 pub const BLOCKLIST: &str = "zen.spamhaus.org";
+/// A second blocklist, one of `doctor.blocklists`' defaults: it lists only
+/// [`SPAMBOT`].
+pub const SECOND_BLOCKLIST: &str = "bl.spamcop.net";
 /// The name server of every zone.
 const NAME_SERVER: &str = "ns.harness.test";
 
@@ -113,6 +120,7 @@ pub struct Internet {
     pub foreign_out: Host,
     pub client: Host,
     pub attacker: Host,
+    pub spambot: Host,
     zones: Vec<Zone>,
     named: Option<Child>,
     /// Trust anchor of the signed root, as `dnssec-dsfromkey` prints it.
@@ -265,6 +273,7 @@ impl Internet {
             foreign_out: host("out", FOREIGN_OUT),
             client: host("client", CLIENT),
             attacker: host("attacker", ATTACKER),
+            spambot: host("spambot", SPAMBOT),
             zones: Vec::new(),
             named: None,
             root_anchor: String::new(),
@@ -380,6 +389,7 @@ impl Internet {
             self.foreign_out.clone(),
             self.client.clone(),
             self.attacker.clone(),
+            self.spambot.clone(),
         ] {
             must("ip", &["netns", "add", &host.namespace]);
             self.namespaces.push(host.namespace.clone());
@@ -547,8 +557,15 @@ impl Internet {
         let blocklist = format!(
             "{attacker}.{BLOCKLIST}. IN A 127.0.0.2\n\
              {attacker}.{BLOCKLIST}. IN TXT \"listed: {ATTACKER} sends spam (simulated)\"\n\
+             {spambot}.{BLOCKLIST}. IN A 127.0.0.4\n\
              2.0.0.127.{BLOCKLIST}. IN A 127.0.0.2\n",
             attacker = reversed_octets(ATTACKER),
+            spambot = reversed_octets(SPAMBOT),
+        );
+        let second_blocklist = format!(
+            "{spambot}.{SECOND_BLOCKLIST}. IN A 127.0.0.2\n\
+             2.0.0.127.{SECOND_BLOCKLIST}. IN A 127.0.0.2\n",
+            spambot = reversed_octets(SPAMBOT),
         );
         self.zones = vec![
             Zone {
@@ -566,6 +583,12 @@ impl Internet {
             Zone {
                 origin: BLOCKLIST.to_owned(),
                 records: blocklist,
+                signed: false,
+                dynamic: false,
+            },
+            Zone {
+                origin: SECOND_BLOCKLIST.to_owned(),
+                records: second_blocklist,
                 signed: false,
                 dynamic: false,
             },
@@ -868,6 +891,7 @@ impl Internet {
             &self.foreign_out,
             &self.client,
             &self.attacker,
+            &self.spambot,
         ]
         .iter()
         .map(|host| (host.namespace.clone(), host.address))
