@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark: the real six-container stack on the local Docker daemon.
+# Benchmark: the real seven-container stack on the local Docker daemon.
 #
 #   Run from the repository root:   bash bench/stack.sh
 #
@@ -13,7 +13,7 @@
 # end by `mailctl down --volumes --yes` (plus a label sweep):
 #  1. cold-ish start, alternating in each round: `docker-compose up -d` in
 #     generated/ (after `mailctl down` or `docker-compose down`) plus polling
-#     `docker inspect` every 0.2 s until the six containers are healthy, then
+#     `docker inspect` every 0.2 s until the seven containers are healthy, then
 #     `docker-compose down` and `mailctl up` (returns once every service is
 #     healthy). Volumes and images are kept; a first `mailctl up` builds or
 #     finds the images beforehand, so neither side builds.
@@ -25,7 +25,7 @@
 #     against the mailctl-made containers, and one real `docker-compose up -d`
 #     on them (does compose accept or recreate them?).
 #  3. idle memory: IDLE s after the last `mailctl up` returned healthy, the
-#     sum of `docker stats --no-stream` memory over the six containers, with
+#     sum of `docker stats --no-stream` memory over the seven containers, with
 #     each service's share. Target < 300 MiB.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -132,11 +132,11 @@ mailctl_cold() {
     t0=$(now_ms)
     mailctl up >>"$LOG" 2>&1
     t1=$(now_ms)
-    all_healthy || { log "mailctl up returned but not all six are healthy"; return 1; }
+    all_healthy || { log "mailctl up returned but not all seven are healthy"; return 1; }
     echo $((t1 - t0))
 }
 
-# A cold start by compose: `up -d`, then poll until all six are healthy.
+# A cold start by compose: `up -d`, then poll until all seven are healthy.
 compose_cold() {
     local t0 t1 deadline
     [[ $(project_containers) -eq 0 ]] || { log "containers left before docker-compose up"; return 1; }
@@ -157,7 +157,7 @@ mailctl init --hostname mail.example.test --domain example.test --domain example
     --admin admin@example.test --tls self-signed --bind 127.0.0.1 "${PORT_ARGS[@]}" \
     --subnet "$SUBNET" --name "$NAME" --offline-dns --yes >>"$LOG" 2>&1
 mapfile -t CONTAINERS < <(sed -n 's/^ *container_name: *"\(.*\)"$/\1/p' "$GEN/docker-compose.yml")
-[[ ${#CONTAINERS[@]} -eq 6 ]] || { log "expected 6 containers in docker-compose.yml, found ${#CONTAINERS[@]}"; exit 1; }
+[[ ${#CONTAINERS[@]} -eq 7 ]] || { log "expected 7 containers in docker-compose.yml, found ${#CONTAINERS[@]}"; exit 1; }
 grep -q "^COMPOSE_PROJECT_NAME=$NAME\$" "$GEN/.env" || { log "generated/.env does not name project $NAME"; exit 1; }
 
 log "first mailctl up (builds any missing image)"
@@ -253,7 +253,7 @@ before=$(container_ids)
 if compose_out=$(compose up -d 2>&1); then
     after=$(container_ids)
     recreated=$(comm -13 <(awk '{print $2}' <<<"$before" | sort) <(awk '{print $2}' <<<"$after" | sort) | wc -l)
-    compose_on_mailctl="succeeded, recreated $recreated of 6 containers"
+    compose_on_mailctl="succeeded, recreated $recreated of 7 containers"
 else
     compose_on_mailctl="FAILED: $(grep -v '^[[:space:]^~]*$' <<<"$compose_out" | tail -n 1 || true)"
 fi
@@ -281,7 +281,7 @@ project $NAME, subnet $SUBNET; first mailctl up (images present or built): $(sec
     mailctl up              median ${m_noop} ms   runs ms: ${M_NOOP[*]}   (target < 300 ms: $( ((m_noop < 300)) && echo met || echo MISSED))
     docker-compose up -d    median ${c_noop} ms   runs ms: ${C_NOOP[*]}   (on a compose-made stack)
     ratio mailctl/compose   $noop_ratio
-    docker-compose on the mailctl-made stack: config-hash differs for $mismatched of 6 services; \`up -d\` $compose_on_mailctl
+    docker-compose on the mailctl-made stack: config-hash differs for $mismatched of 7 services; \`up -d\` $compose_on_mailctl
 
 3. idle memory ${IDLE} s after all healthy (docker stats, mailctl-made stack)
 $memory

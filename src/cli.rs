@@ -491,6 +491,8 @@ pub enum CertCommand {
     Issue(CertIssueArgs),
     /// Renew the certificates that are due (within `tls.renew_before_days` of expiry, or in the CA's renewal window); safe to run daily
     Renew(CertRenewArgs),
+    /// Move the hostname's certificate to the next key, whose TLSA `3 1 1` record `mailctl dns` has published beside the current one (`tls.reuse_key`)
+    Rollover(CertRolloverArgs),
     /// Show each certificate's names, issuer, expiry and last renewal attempt
     Status,
     /// Install a daily systemd timer that runs `cert renew` (prints a cron line where there is no systemd)
@@ -532,6 +534,15 @@ pub struct CertRenewArgs {
     /// Renew when a certificate expires within this many days (default: `tls.renew_before_days`, 30)
     #[arg(long, value_name = "DAYS")]
     pub renew_before_days: Option<u32>,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct CertRolloverArgs {
+    #[command(flatten)]
+    pub acme: CertAcmeArgs,
+    /// Roll over even though DNS does not serve the next key's TLSA record yet
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Default, Args)]

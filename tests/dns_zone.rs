@@ -10,7 +10,7 @@ use std::process::Command;
 
 use base64::Engine;
 use mailctl::config::{Config, DkimAlgorithm};
-use mailctl::dns::{self, DkimKeys};
+use mailctl::dns::{self, PublicKeys};
 use mailctl::names::DomainName;
 use rcgen::PublicKeyData;
 
@@ -51,9 +51,9 @@ mailboxes:
 }
 
 /// Private keys by (domain, selector), and the public values the zone needs.
-fn keys(config: &Config) -> (Vec<(String, String, DkimAlgorithm, String)>, DkimKeys) {
+fn keys(config: &Config) -> (Vec<(String, String, DkimAlgorithm, String)>, PublicKeys) {
     let mut private = Vec::new();
-    let mut public = DkimKeys::new();
+    let mut public = PublicKeys::new();
     for domain in &config.domains {
         for selector in &domain.dkim {
             let pem = mailctl::dkim::generate(selector.algorithm).unwrap();

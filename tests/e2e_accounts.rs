@@ -526,7 +526,11 @@ fn account_commands_apply_live() {
     assert!(output.status.success(), "[up] failed\n{}", text(&output));
     let project = stack.guard.project.clone();
     let before = container_states(&project);
-    assert_eq!(before.len(), 6, "[up] expected six containers: {before:?}");
+    assert_eq!(
+        before.len(),
+        7,
+        "[up] expected seven containers: {before:?}"
+    );
     timer.done("up");
     assert!(
         stack.can_log_in("up", ADMIN, ADMIN_PASSWORD),

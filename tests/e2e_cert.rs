@@ -703,7 +703,7 @@ fn certificates_from_pebble() {
         text(&output)
     );
     let states = container_states(&guard.project);
-    assert_eq!(states.len(), 6, "{states:?}");
+    assert_eq!(states.len(), 7, "{states:?}");
     let root = pebble.issuing_root();
     assert_all_ports_serve(&ports, &root, &before_up, "after up");
     assert_extra_served(&ports, &root, &dir, "after up");
@@ -907,6 +907,122 @@ fn certificates_from_pebble() {
         "cert renew recreated or restarted a container"
     );
     step("renew, forced, sessions survive", t);
+
+    // ---- 3b. TLSA rollover (`tls.reuse_key`): `mailctl dns` publishes the
+    // key in service and the next one; `cert rollover` waits until DNS
+    // serves the next key's record, then moves the certificate to it.
+    let t = Instant::now();
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    assert!(config.contains("  mode: letsencrypt\n"), "{config}");
+    std::fs::write(
+        &config_path,
+        config.replace(
+            "  mode: letsencrypt\n",
+            "  mode: letsencrypt\n  reuse_key: true\n",
+        ),
+    )
+    .unwrap();
+    let next_key = dir.join("certs/next-key.pem");
+    assert!(
+        next_key.exists(),
+        "a renewal that keeps the key makes the next key"
+    );
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&next_key).unwrap().permissions()
+        ) & 0o777,
+        0o600
+    );
+    let tlsa = |dir: &Path| -> Vec<String> {
+        let output = mailctl(dir, &["--json", "dns"]);
+        assert!(output.status.success(), "dns\n{}", text(&output));
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        json.as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|domain| domain["records"]["records"].as_array().unwrap().iter())
+            .filter(|record| record["type"] == "TLSA")
+            .map(|record| {
+                assert_eq!(record["name"], "_25._tcp.mail.example.test", "{record}");
+                record["value"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let published = tlsa(&dir);
+    assert_eq!(published.len(), 2, "{published:?}");
+    assert_eq!(published[0], format!("3 1 1 {}", renewed.public_key_sha256));
+    let next_digest = published[1].trim_start_matches("3 1 1 ").to_owned();
+    assert_ne!(next_digest, renewed.public_key_sha256);
+    let rollover = |extra: &[&str]| {
+        mailctl(
+            &dir,
+            &[
+                &[
+                    "cert",
+                    "rollover",
+                    "--acme-ca-root",
+                    &ca_root,
+                    "--resolver",
+                    &resolver,
+                ][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    let output = rollover(&[]);
+    assert!(
+        !output.status.success(),
+        "rollover before DNS serves the record\n{}",
+        text(&output)
+    );
+    assert!(
+        stderr(&output).contains("DNS does not serve the next key's record")
+            && stderr(&output).contains("hint:"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        live_leaf(&dir),
+        second,
+        "a refused rollover changed the certificate"
+    );
+    let mut zone = zone_records("example.test", "127.0.0.1");
+    for value in &published {
+        zone.push_str(&format!(
+            "_25._tcp.mail.example.test. 300 IN TLSA {value}\n"
+        ));
+    }
+    bind.set_records("example.test", &zone);
+    let output = rollover(&[]);
+    assert!(
+        output.status.success(),
+        "rollover once DNS serves the record\n{}\n--- pebble\n{}",
+        text(&output),
+        pebble.log()
+    );
+    let third = live_leaf(&dir);
+    let rolled = mailctl::cert::parse_certificate(
+        &std::fs::read(dir.join("certs/live/fullchain.pem")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        rolled.public_key_sha256, next_digest,
+        "the certificate uses the published next key"
+    );
+    let after = tlsa(&dir);
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(after[0], format!("3 1 1 {next_digest}"));
+    assert!(
+        !published.contains(&after[1]),
+        "a fresh next key: {after:?}"
+    );
+    assert_all_ports_serve(&ports, &root, &third, "after the rollover");
+    let second = third;
+    // The steps below take a new key at each order again.
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    std::fs::write(&config_path, config.replace("  reuse_key: true\n", "")).unwrap();
+    step("TLSA rollover", t);
 
     // ---- 4. a challenge that cannot succeed: mta-sts.example.test points
     // at an address where nothing listens. A new account, so that Pebble

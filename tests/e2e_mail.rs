@@ -686,7 +686,7 @@ fn mail_flows_end_to_end() {
 
     step(started, "5a. a second up changes nothing", || {
         let before = containers(&name);
-        assert_eq!(before.len(), 6, "{}", project_state(&name));
+        assert_eq!(before.len(), 7, "{}", project_state(&name));
         let output = mailctl(stack.dir(), &["up"]);
         assert_success(&output, "second up");
         assert!(

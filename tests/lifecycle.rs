@@ -161,7 +161,7 @@ fn lifecycle_steps(project: &Cleanup, ports: &BTreeMap<&'static str, u16>) {
     assert_success(&output, "up --dry-run --json");
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let steps = json["plan"]["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 6, "{json:#}");
+    assert_eq!(steps.len(), 7, "{json:#}");
     assert!(
         steps.iter().all(|step| step["action"] == "create"),
         "{json:#}"
@@ -208,7 +208,7 @@ fn lifecycle_steps(project: &Cleanup, ports: &BTreeMap<&'static str, u16>) {
         network_labels.contains("\"com.docker.compose.network\":\"mail\""),
         "{network_labels}"
     );
-    let mut expected_volumes: Vec<String> = ["acme", "mail", "queue", "redis", "rspamd"]
+    let mut expected_volumes: Vec<String> = ["acme", "guard", "mail", "queue", "redis", "rspamd"]
         .iter()
         .map(|key| format!("{name}_{key}"))
         .collect();
@@ -230,12 +230,12 @@ fn lifecycle_steps(project: &Cleanup, ports: &BTreeMap<&'static str, u16>) {
         text(&output)
     );
 
-    // 4. `status --json`: six running, healthy services.
+    // 4. `status --json`: seven running, healthy services.
     let output = mailctl(&dir, &["status", "--json"]);
     assert_success(&output, "status --json");
     let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let services = status.as_array().unwrap();
-    assert_eq!(services.len(), 6, "{status:#}");
+    assert_eq!(services.len(), 7, "{status:#}");
     for service in services {
         assert_eq!(service["state"], "running", "{status:#}");
         assert_eq!(service["health"], "healthy", "{status:#}");
@@ -255,7 +255,7 @@ fn lifecycle_steps(project: &Cleanup, ports: &BTreeMap<&'static str, u16>) {
 
     // 5. A second `up` changes nothing.
     let before = containers(&name);
-    assert_eq!(before.len(), 6);
+    assert_eq!(before.len(), 7);
     let output = mailctl(&dir, &["up"]);
     assert_success(&output, "second up");
     assert!(
@@ -327,8 +327,25 @@ fn lifecycle_steps(project: &Cleanup, ports: &BTreeMap<&'static str, u16>) {
     assert!(containers(&name).is_empty(), "down left containers");
     assert!(networks(&name).is_empty(), "down left the network");
     assert_eq!(volumes(&name), expected_volumes, "down removed volumes");
+    // The guard's chain was in the host's firewall while it ran; stopped,
+    // it took the chain and the jump to it away.
+    let chain = mailctl::bans::chain_name(&name);
+    let firewall = std::process::Command::new("iptables-save")
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&firewall.stdout).contains(&chain),
+        "down left {chain} in the host's firewall"
+    );
     let output = mailctl(&dir, &["up", "--timeout", "240"]);
     assert_success(&output, "up after down");
+    let firewall = std::process::Command::new("iptables-save")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&firewall.stdout).contains(&format!("-j {chain}")),
+        "up put the guard's jump into DOCKER-USER"
+    );
     assert_eq!(
         docker(&["exec", &redis, "cat", "/data/mailctl-test-marker"]).trim(),
         "kept"
@@ -340,7 +357,7 @@ fn lifecycle_steps(project: &Cleanup, ports: &BTreeMap<&'static str, u16>) {
     assert!(stderr(&output).contains("--yes"), "{}", text(&output));
     assert_eq!(
         containers(&name).len(),
-        6,
+        7,
         "a refused down --volumes removed containers"
     );
 

@@ -26,6 +26,14 @@ pub fn load_key(pem: &str) -> anyhow::Result<KeyPair> {
         .map_err(|error| anyhow::anyhow!("cannot read the current certificate key: {error}"))
 }
 
+/// The SHA-256 of `key`'s DER SubjectPublicKeyInfo, hex: the data of a
+/// TLSA `3 1 1` record for a certificate with this key.
+pub fn spki_sha256(key: &KeyPair) -> String {
+    use rcgen::PublicKeyData;
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(key.subject_public_key_info()))
+}
+
 /// A DER certificate signing request for `names`, signed with `key`.
 pub fn csr_der(names: &[String], key: &KeyPair) -> anyhow::Result<Vec<u8>> {
     let mut params = CertificateParams::new(names.to_vec())

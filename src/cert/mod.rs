@@ -118,6 +118,26 @@ pub struct CertificateInfo {
     pub self_signed: bool,
 }
 
+/// The SPKI SHA-256 of the TLS keys DNS should publish TLSA `3 1 1` records
+/// for: when the server keeps its key (`tls.reuse_key`), the key in
+/// service (not the temporary self-signed one `up` makes), then the next.
+pub fn published_tls_keys(
+    project: &crate::project::Project,
+    config: &crate::config::Config,
+) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    if !config.tls.reuse_key {
+        return Ok(out);
+    }
+    if let Some(live) = store::live_info(project).filter(|info| !info.self_signed) {
+        out.push(live.public_key_sha256);
+    }
+    if let Some(next) = store::read_next_key(project)? {
+        out.push(keys::spki_sha256(&keys::load_key(&next)?));
+    }
+    Ok(out)
+}
+
 /// Parses the first certificate of a PEM chain.
 pub fn parse_certificate(pem: &[u8]) -> anyhow::Result<CertificateInfo> {
     use sha2::Digest;

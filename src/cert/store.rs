@@ -65,6 +65,27 @@ pub fn certificate_info(project: &Project, id: &str) -> Option<CertificateInfo> 
     super::parse_certificate(&bytes).ok()
 }
 
+/// The key the hostname's certificate will use at the next rollover, made
+/// ahead so its TLSA record is published before it serves (`tls.reuse_key`).
+pub fn next_key_path(project: &Project) -> PathBuf {
+    project.certs_dir().join("next-key.pem")
+}
+
+/// The next key's PEM, if there is one.
+pub fn read_next_key(project: &Project) -> anyhow::Result<Option<String>> {
+    match std::fs::read_to_string(next_key_path(project)) {
+        Ok(pem) => Ok(Some(pem)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Writes `pem` as the next key (0600), replacing any.
+pub fn write_next_key(project: &Project, pem: &str) -> anyhow::Result<()> {
+    files::create_private_dir(&project.certs_dir(), 0o700)?;
+    files::write_atomic(&next_key_path(project), pem.as_bytes(), 0o600)
+}
+
 /// Keeps a new certificate and key as `certs/acme/<id>/`.
 pub fn save_certificate(project: &Project, id: &str, chain: &str, key: &str) -> anyhow::Result<()> {
     let directory = certificate_dir(project, id);

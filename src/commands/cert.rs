@@ -18,7 +18,7 @@ use crate::cert::dns01::Dns01;
 use crate::cert::http01::{self, Responder};
 use crate::cert::resolve::Resolver;
 use crate::cert::{self, keys, store, Attempt, CertificatePlan, Renewal, State, Validation};
-use crate::cli::{CertAcmeArgs, CertCommand, CertTimerArgs};
+use crate::cli::{CertAcmeArgs, CertCommand, CertRolloverArgs, CertTimerArgs};
 use crate::config::{self, Challenge, Config, TlsMode};
 use crate::docker::{self, Docker};
 use crate::error::{user_error, WithHint};
@@ -34,8 +34,9 @@ const RELOAD_ORDER: [&str; 3] = ["imap", "smtp", "web"];
 
 pub fn run(global: &Global, command: &CertCommand) -> anyhow::Result<()> {
     match command {
-        CertCommand::Issue(args) => obtain(global, &args.acme, None),
-        CertCommand::Renew(args) => obtain(global, &args.acme, Some(args.renew_before_days)),
+        CertCommand::Issue(args) => obtain(global, &args.acme, None, false),
+        CertCommand::Renew(args) => obtain(global, &args.acme, Some(args.renew_before_days), false),
+        CertCommand::Rollover(args) => rollover(global, args),
         CertCommand::Status => status(global),
         CertCommand::InstallTimer(args) => install_timer(global, args),
     }
@@ -47,6 +48,8 @@ struct Settings {
     ca_root: Option<PathBuf>,
     resolver: Option<SocketAddr>,
     reuse_key: bool,
+    /// The hostname's certificate takes the next key (`cert rollover`).
+    rollover: bool,
     check: bool,
     challenge: Challenge,
 }
@@ -82,6 +85,7 @@ impl Settings {
             ca_root: args.acme_ca_root.clone(),
             resolver,
             reuse_key: args.reuse_key || config.tls.reuse_key,
+            rollover: false,
             check: !args.no_check,
             challenge: config.tls.challenge,
         })
@@ -95,11 +99,57 @@ struct Outcome {
     message: String,
 }
 
-/// `issue` (`threshold` is `None`) or `renew` (`Some(flag)`).
+/// `cert rollover`: the hostname's certificate is ordered now with the
+/// next key, once DNS serves that key's TLSA record (or with `--force`).
+fn rollover(global: &Global, args: &CertRolloverArgs) -> anyhow::Result<()> {
+    let project = Project::new(&global.dir)?;
+    let config = project.load_config()?;
+    if !config.tls.reuse_key {
+        return Err(user_error(
+            "`tls.reuse_key` is off: every renewal takes a new key, so there is no next key to roll over to",
+            "set `tls.reuse_key: true` in mailctl.yaml to keep the key across renewals and publish TLSA `3 1 1` records",
+        ));
+    }
+    let Some(next) = store::read_next_key(&project)? else {
+        return Err(user_error(
+            "there is no next key yet",
+            "run `mailctl cert issue` once with `tls.reuse_key: true`: it makes the next key, and `mailctl dns` then lists its TLSA record",
+        ));
+    };
+    let digest = keys::spki_sha256(&keys::load_key(&next)?);
+    let owner = format!("_25._tcp.{}", config.hostname);
+    if !args.force {
+        let server = match &args.acme.resolver {
+            None => None,
+            Some(text) => crate::net::ip_and_port(text, 53),
+        };
+        let dns = crate::doctor::lookup::Dns::new(server)?;
+        let served = docker::block_on(async { dns.tlsa(&owner).await })?;
+        let published = served
+            .records()
+            .iter()
+            .any(|(usage, selector, matching, data)| {
+                (*usage, *selector, *matching) == (3, 1, 1) && hex::encode(data) == digest
+            });
+        if !published {
+            return Err(user_error(
+                format!(
+                    "DNS does not serve the next key's record `{owner}. TLSA 3 1 1 {digest}`: senders that use DANE would refuse the new certificate"
+                ),
+                "publish it (`mailctl dns` lists it; `mailctl dns push` sends it), wait until its TTL (1 h) has passed, then run this again; `--force` skips this check",
+            ));
+        }
+    }
+    obtain(global, &args.acme, None, true)
+}
+
+/// `issue` (`threshold` is `None`), `renew` (`Some(flag)`) or, with
+/// `rollover`, the hostname's certificate with the next key.
 fn obtain(
     global: &Global,
     args: &CertAcmeArgs,
     threshold: Option<Option<u32>>,
+    rollover: bool,
 ) -> anyhow::Result<()> {
     let project = Project::new(&global.dir)?;
     let config = project.load_config()?;
@@ -121,9 +171,14 @@ fn obtain(
             "set `tls.mode: letsencrypt` in mailctl.yaml to obtain certificates over ACME",
         ));
     }
-    let settings = Settings::resolve(&config, args)?;
+    let mut settings = Settings::resolve(&config, args)?;
+    settings.rollover = rollover;
     let renew_days = threshold.map(|flag| flag.unwrap_or(config.tls.renew_before_days));
-    let plans = cert::certificate_plans(&config);
+    let mut plans = cert::certificate_plans(&config);
+    if rollover {
+        // Only the hostname's certificate serves mail, and has a TLSA record.
+        plans.truncate(1);
+    }
     let mut state = store::read_state(&project)?;
     let result = docker::block_on(obtain_async(
         &project, &config, &settings, &plans, renew_days, &mut state,
@@ -321,6 +376,9 @@ async fn obtain_async(
                 );
                 if plans.first().map(|first| &first.id) == Some(&plan.id) {
                     store::install_live(project, &chain, &key)?;
+                    if settings.reuse_key {
+                        prepare_next_key(project, config, settings.rollover)?;
+                    }
                 } else {
                     store::install_extra(project, &plan.id, &chain, &key)?;
                 }
@@ -474,11 +532,23 @@ async fn order_one(
         already_valid: pending.already_valid.clone(),
     });
     placer.place(&pending).await?;
+    let primary = cert::certificate_plans(config)
+        .first()
+        .is_some_and(|first| first.id == plan.id);
+    let next = match settings.rollover && primary {
+        true => store::read_next_key(project)?,
+        false => None,
+    };
     let key = match (
+        next,
         settings.reuse_key,
         store::read_certificate(project, &plan.id)?,
     ) {
-        (true, Some((_, key))) => {
+        (Some(next), _, _) => {
+            output::status("using the next key, whose TLSA record is published");
+            keys::load_key(&next)?
+        }
+        (None, true, Some((_, key))) => {
             output::detail("keeping the current private key (`--reuse-key`)");
             keys::load_key(&key)?
         }
@@ -488,6 +558,23 @@ async fn order_one(
     let chain = pending.finish(&csr, VALIDATION_TIMEOUT).await?;
     placer.finish().await;
     Ok((chain, key.serialize_pem()))
+}
+
+/// After the hostname's certificate is installed with a kept key: makes the
+/// next key when there is none, or a fresh one after a rollover used it.
+/// `mailctl dns` publishes its TLSA record beside the current one, so the
+/// next rollover can happen once DNS serves it.
+fn prepare_next_key(project: &Project, config: &Config, rolled_over: bool) -> anyhow::Result<()> {
+    if !rolled_over && store::read_next_key(project)?.is_some() {
+        return Ok(());
+    }
+    let key = keys::new_key(config.tls.key_type)?;
+    store::write_next_key(project, &key.serialize_pem())?;
+    output::status(format!(
+        "made the next key (`{}`); publish its TLSA record (`mailctl dns` lists it, `mailctl dns push` sends it) well before `mailctl cert rollover`",
+        store::next_key_path(project).display()
+    ));
+    Ok(())
 }
 
 /// Rewrites an ACME failure as what failed, per name, and a hint.

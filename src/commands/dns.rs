@@ -12,7 +12,11 @@ use crate::project::Project;
 pub fn run(global: &Global, args: &DnsArgs) -> anyhow::Result<()> {
     let project = Project::new(&global.dir)?;
     let config = project.load_config()?;
-    let keys = dns::read_dkim_keys(&project, &config)?;
+    let keys = dns::read_public_keys(
+        &project,
+        &config,
+        &crate::cert::published_tls_keys(&project, &config)?,
+    )?;
     let expected = dns::expected_records(&config, &keys)?;
     let domains: Vec<DomainName> = match &args.domain {
         Some(name) => {

@@ -18,7 +18,11 @@ use crate::project::Project;
 pub fn run(global: &Global, args: &DnsPushArgs) -> anyhow::Result<()> {
     let project = Project::new(&global.dir)?;
     let config = project.load_config()?;
-    let keys = crate::dns::read_dkim_keys(&project, &config)?;
+    let keys = crate::dns::read_public_keys(
+        &project,
+        &config,
+        &crate::cert::published_tls_keys(&project, &config)?,
+    )?;
     let expected = dns::expected_records(&config, &keys)?;
     let domains: Vec<String> = match &args.domain {
         Some(name) => vec![crate::dns::configured_domain(&config, name)?],

@@ -14,7 +14,11 @@ use crate::project::Project;
 pub fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
     let project = Project::new(&global.dir)?;
     let config = project.load_config()?;
-    let keys = crate::dns::read_dkim_keys(&project, &config)?;
+    let keys = crate::dns::read_public_keys(
+        &project,
+        &config,
+        &crate::cert::published_tls_keys(&project, &config)?,
+    )?;
     let expected = crate::dns::expected_records(&config, &keys)?;
     let domains = match &args.domain {
         Some(name) => vec![crate::dns::configured_domain(&config, name)?],

@@ -71,7 +71,11 @@ fn add(project: &Project, input: &str) -> anyhow::Result<()> {
         "added domain `{}`; publish these records at its DNS provider:",
         domain.display_both()
     ));
-    let keys = crate::dns::read_dkim_keys(project, &config)?;
+    let keys = crate::dns::read_public_keys(
+        project,
+        &config,
+        &crate::cert::published_tls_keys(project, &config)?,
+    )?;
     let expected = dns::expected_records(&config, &keys)?.for_domain(&domain);
     output::data(dns::to_zone(&domain, &expected.records, &expected.notes));
     Ok(())

@@ -9,18 +9,21 @@ pub mod zone;
 
 pub use records::{
     character_strings, expected_records, mta_sts_id, mta_sts_policy, rdata, reverse_name,
-    unicode_name, DkimKeys, DnsRecord, ExpectedRecords, Note, RecordType, RecordValue, DEFAULT_TTL,
+    unicode_name, DnsRecord, ExpectedRecords, Note, PublicKeys, RecordType, RecordValue,
+    DEFAULT_TTL,
 };
 pub use zone::{to_json, to_table, to_zone, with_soa_ns};
 
 use crate::error::WithHint;
 
-/// Reads the public half of every configured DKIM key.
-pub fn read_dkim_keys(
+/// Reads the public half of every configured DKIM key; `tls_keys` are the
+/// TLS keys' digests for TLSA (`cert::published_tls_keys`).
+pub fn read_public_keys(
     project: &crate::project::Project,
     config: &crate::config::Config,
-) -> anyhow::Result<DkimKeys> {
-    let mut keys = DkimKeys::new();
+    tls_keys: &[String],
+) -> anyhow::Result<PublicKeys> {
+    let mut keys = PublicKeys::new();
     for domain in &config.domains {
         for selector in &domain.dkim {
             let path = project.dkim_key_path(&domain.name, &selector.selector);
@@ -34,6 +37,9 @@ pub fn read_dkim_keys(
                 .map_err(|error| anyhow::anyhow!("`{}`: {error}", path.display()))?;
             keys.insert(&domain.name, &selector.selector, value);
         }
+    }
+    for sha256 in tls_keys {
+        keys.add_tls_key(sha256);
     }
     Ok(keys)
 }

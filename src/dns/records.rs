@@ -26,6 +26,7 @@ pub enum RecordType {
     Srv,
     Cname,
     Caa,
+    Tlsa,
     Ptr,
 }
 
@@ -39,6 +40,7 @@ impl RecordType {
             RecordType::Srv => "SRV",
             RecordType::Cname => "CNAME",
             RecordType::Caa => "CAA",
+            RecordType::Tlsa => "TLSA",
             RecordType::Ptr => "PTR",
         }
     }
@@ -71,6 +73,13 @@ pub enum RecordValue {
         value: String,
     },
     Ptr(DomainName),
+    /// DANE (RFC 6698): usage, selector, matching type, data as hex.
+    Tlsa {
+        usage: u8,
+        selector: u8,
+        matching: u8,
+        data: String,
+    },
 }
 
 impl RecordValue {
@@ -84,6 +93,7 @@ impl RecordValue {
             RecordValue::Cname(_) => RecordType::Cname,
             RecordValue::Caa { .. } => RecordType::Caa,
             RecordValue::Ptr(_) => RecordType::Ptr,
+            RecordValue::Tlsa { .. } => RecordType::Tlsa,
         }
     }
 
@@ -187,16 +197,19 @@ impl ExpectedRecords {
     }
 }
 
-/// The DKIM public keys (`p=` values from [`dkim::public_key_value`]) by
-/// domain (A-label) and selector, read from `dkim/` by the caller.
+/// The public keys DNS publishes, read by the caller: the DKIM keys
+/// (`p=` values from [`dkim::public_key_value`]) by domain (A-label) and
+/// selector, and, where the server keeps its TLS key (`tls.reuse_key`),
+/// the SHA-256 of the current and the next key for TLSA `3 1 1` records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DkimKeys {
+pub struct PublicKeys {
     keys: BTreeMap<(String, String), String>,
+    tls: Vec<String>,
 }
 
-impl DkimKeys {
+impl PublicKeys {
     pub fn new() -> Self {
-        DkimKeys::default()
+        PublicKeys::default()
     }
 
     pub fn insert(&mut self, domain: &str, selector: &str, public_key: impl Into<String>) {
@@ -210,6 +223,19 @@ impl DkimKeys {
         self.keys
             .get(&(domain.to_ascii_lowercase(), selector.to_ascii_lowercase()))
             .map(String::as_str)
+    }
+
+    /// Adds a TLS key's SPKI SHA-256 (hex), once.
+    pub fn add_tls_key(&mut self, sha256: &str) {
+        let sha256 = sha256.to_ascii_lowercase();
+        if !self.tls.contains(&sha256) {
+            self.tls.push(sha256);
+        }
+    }
+
+    /// The TLS keys' SPKI SHA-256 values: the current key first.
+    pub fn tls_keys(&self) -> &[String] {
+        &self.tls
     }
 }
 
@@ -314,7 +340,10 @@ const SRV_SERVICES: [(&str, Option<&str>, &str, &str); 7] = [
 
 /// Every record and note the configured domains need. `dkim_keys` holds the
 /// public key of each configured selector; a missing one becomes a note.
-pub fn expected_records(config: &Config, dkim_keys: &DkimKeys) -> anyhow::Result<ExpectedRecords> {
+pub fn expected_records(
+    config: &Config,
+    dkim_keys: &PublicKeys,
+) -> anyhow::Result<ExpectedRecords> {
     let hostname = DomainName::parse(&config.hostname)
         .with_context(|| format!("hostname `{}` is not a valid domain name", config.hostname))?;
     let mut domains = Vec::with_capacity(config.domains.len());
@@ -341,6 +370,7 @@ pub fn expected_records(config: &Config, dkim_keys: &DkimKeys) -> anyhow::Result
         };
         if *name == host_owner {
             section.server_records();
+            section.tlsa(dkim_keys);
         }
         section.mail_records(dkim_keys);
         section.reporting(&domains);
@@ -419,6 +449,36 @@ impl Section<'_> {
             message,
             record,
         });
+    }
+
+    /// TLSA `3 1 1` for the hostname's port 25 where the server keeps its
+    /// TLS key (`tls.reuse_key`): the current key's, and the next key's,
+    /// published before `mailctl cert rollover` puts it in service, so a
+    /// sender that uses DANE (RFC 7672) never meets an unpublished key.
+    fn tlsa(&mut self, keys: &PublicKeys) {
+        if !self.config.tls.reuse_key || self.config.ports.smtp.number().is_none() {
+            return;
+        }
+        let owner = format!("_25._tcp.{}", self.hostname.as_str());
+        for (index, sha256) in keys.tls_keys().iter().enumerate() {
+            let which = if index == 0 {
+                "the key the server uses now"
+            } else {
+                "the next key, published ahead so `mailctl cert rollover` can switch to it once DNS serves this record"
+            };
+            self.record(
+                owner.clone(),
+                RecordValue::Tlsa {
+                    usage: 3,
+                    selector: 1,
+                    matching: 1,
+                    data: sha256.clone(),
+                },
+                format!(
+                    "DANE (RFC 7672): senders that validate DNSSEC accept only a certificate with this key; {which}. Publish only in a DNSSEC-signed zone"
+                ),
+            );
+        }
     }
 
     /// A/AAAA for the hostname, PTR notes, and notes on ports other servers
@@ -504,7 +564,7 @@ impl Section<'_> {
     }
 
     /// MX, SPF and DKIM.
-    fn mail_records(&mut self, dkim_keys: &DkimKeys) {
+    fn mail_records(&mut self, dkim_keys: &PublicKeys) {
         let domain = self.name.as_str().to_owned();
         let host = self.hostname.as_str().to_owned();
         self.record(
@@ -830,6 +890,12 @@ pub fn rdata(value: &RecordValue) -> String {
         RecordValue::Caa { flags, tag, value } => {
             format!("{flags} {tag} {}", quote(value.as_bytes()))
         }
+        RecordValue::Tlsa {
+            usage,
+            selector,
+            matching,
+            data,
+        } => format!("{usage} {selector} {matching} {data}"),
     }
 }
 
@@ -898,8 +964,8 @@ domains:
         config
     }
 
-    fn keys() -> DkimKeys {
-        let mut keys = DkimKeys::new();
+    fn keys() -> PublicKeys {
+        let mut keys = PublicKeys::new();
         keys.insert("example.com", "rsa1", "A".repeat(392));
         keys.insert("xn--bcher-kva.example", "rsa1", "B".repeat(392));
         keys
@@ -1174,8 +1240,42 @@ domains:
     }
 
     #[test]
+    fn tlsa_for_the_current_and_next_key_only_when_the_key_is_kept() {
+        let mut config = config();
+        let mut keys = keys();
+        keys.add_tls_key(&"AB".repeat(32));
+        keys.add_tls_key(&"cd".repeat(32));
+        keys.add_tls_key(&"ab".repeat(32));
+        let tlsa = |config: &Config| {
+            let expected = expected_records(config, &keys).unwrap();
+            find(&expected, "_25._tcp.mail.example.com", RecordType::Tlsa)
+                .iter()
+                .map(|record| (record.domain.to_string(), record.value.text()))
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            tlsa(&config).is_empty(),
+            "a new key at each renewal: no TLSA"
+        );
+        config.tls.reuse_key = true;
+        assert_eq!(
+            tlsa(&config),
+            vec![
+                (
+                    "example.com".to_owned(),
+                    format!("3 1 1 {}", "ab".repeat(32))
+                ),
+                (
+                    "example.com".to_owned(),
+                    format!("3 1 1 {}", "cd".repeat(32))
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn missing_dkim_key_is_a_note() {
-        let expected = expected_records(&config(), &DkimKeys::new()).unwrap();
+        let expected = expected_records(&config(), &PublicKeys::new()).unwrap();
         assert!(find(&expected, "rsa1._domainkey.example.com", RecordType::Txt).is_empty());
         assert!(expected
             .notes

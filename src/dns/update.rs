@@ -220,6 +220,7 @@ fn wire_type(rtype: RecordType) -> WireType {
         RecordType::Srv => WireType::SRV,
         RecordType::Cname => WireType::CNAME,
         RecordType::Caa => WireType::CAA,
+        RecordType::Tlsa => WireType::TLSA,
         RecordType::Ptr => WireType::PTR,
     }
 }
