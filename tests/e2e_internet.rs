@@ -496,6 +496,7 @@ fn the_stack_on_a_simulated_internet() {
         || wrong_tlsa(&mut world),
     );
 
+    let chain = mailctl::bans::chain_name(&world.project.project);
     drop(world);
     // Nothing of the internet is left, even where a scenario failed.
     let namespaces = String::from_utf8_lossy(
@@ -524,8 +525,8 @@ fn the_stack_on_a_simulated_internet() {
     let firewall = Command::new("iptables-save").output().unwrap();
     let firewall = String::from_utf8_lossy(&firewall.stdout);
     assert!(
-        !firewall.contains("MAILCTL-"),
-        "the guard's rules are left over:\n{firewall}"
+        !firewall.contains(&chain),
+        "the guard's rules ({chain}) are left over:\n{firewall}"
     );
     let containers = docker(&["ps", "-aq", "--filter", "name=^mcti-"]);
     assert!(containers.trim().is_empty(), "left over: {containers}");

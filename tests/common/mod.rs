@@ -252,7 +252,10 @@ impl Drop for Cleanup {
                 .stderr(Stdio::null())
                 .status();
         };
+        // Stopped first, not killed: the guard takes its firewall rules
+        // away only when it is stopped.
         for (_, id) in containers(&self.project) {
+            quiet(&["stop", "-t", "10", &id]);
             quiet(&["rm", "-f", "-v", &id]);
         }
         for network in networks(&self.project) {
