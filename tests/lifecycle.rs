@@ -322,14 +322,22 @@ fn lifecycle_steps(project: &Cleanup, ports: &BTreeMap<&'static str, u16>) {
         "-c",
         "echo kept > /data/mailctl-test-marker",
     ]);
+    // The guard removed by force (SIGKILL) cannot take its rules away;
+    // `down` then does it.
+    let chain = mailctl::bans::chain_name(&name);
+    docker(&["rm", "-f", &format!("{name}-guard-1")]);
+    let firewall = std::process::Command::new("iptables-save")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&firewall.stdout).contains(&format!("-j {chain}")),
+        "a killed guard leaves its jump behind (what `down` must clean)"
+    );
     let output = mailctl(&dir, &["down"]);
     assert_success(&output, "down");
     assert!(containers(&name).is_empty(), "down left containers");
     assert!(networks(&name).is_empty(), "down left the network");
     assert_eq!(volumes(&name), expected_volumes, "down removed volumes");
-    // The guard's chain was in the host's firewall while it ran; stopped,
-    // it took the chain and the jump to it away.
-    let chain = mailctl::bans::chain_name(&name);
     let firewall = std::process::Command::new("iptables-save")
         .output()
         .unwrap();

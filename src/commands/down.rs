@@ -59,6 +59,12 @@ async fn down(
         docker.stop(&container.id, grace).await?;
         docker.remove(&container.id).await?;
     }
+    // A guard that was killed rather than stopped left its firewall rules.
+    if let Some(spec) = spec {
+        if let Err(error) = docker::guard::clean_firewall(&docker, spec).await {
+            output::warning(format!("{error:#}"));
+        }
+    }
     for network in &resources.networks {
         docker.remove_network(network).await?;
     }

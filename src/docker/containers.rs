@@ -147,6 +147,69 @@ impl Docker {
         }
     }
 
+    /// Runs `command` once in a container made like `service` (its image,
+    /// mounts, network and confinement) but named `name`, labelled as a
+    /// helper, never restarted; waits for it to end, removes it, and
+    /// returns its exit code.
+    pub async fn run_once(
+        &self,
+        service: &ServiceSpec,
+        network: &NetworkSpec,
+        name: &str,
+        project: &str,
+        command: &[&str],
+    ) -> anyhow::Result<i64> {
+        self.remove(name).await?;
+        let mut body = container_body(service, network);
+        body.cmd = Some(command.iter().map(|part| (*part).to_owned()).collect());
+        body.healthcheck = Some(HealthConfig {
+            test: Some(vec!["NONE".to_owned()]),
+            ..Default::default()
+        });
+        body.labels = Some(HashMap::from([(
+            super::HELPER_LABEL.to_owned(),
+            project.to_owned(),
+        )]));
+        if let Some(host) = body.host_config.as_mut() {
+            host.restart_policy = None;
+            host.port_bindings = None;
+        }
+        let options = CreateContainerOptionsBuilder::new().name(name).build();
+        self.client
+            .create_container(Some(options), body)
+            .await
+            .map_err(|error| {
+                failed(
+                    error,
+                    format!("cannot create the helper container `{name}`"),
+                )
+            })?;
+        let result = async {
+            self.client
+                .start_container(name, None)
+                .await
+                .map_err(|error| {
+                    failed(error, format!("cannot start the helper container `{name}`"))
+                })?;
+            let mut waiting = self.client.wait_container(name, None);
+            let code = match waiting.next().await {
+                Some(Ok(response)) => response.status_code,
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+                Some(Err(error)) => {
+                    return Err(failed(
+                        error,
+                        format!("cannot wait for the helper container `{name}`"),
+                    ))
+                }
+                None => -1,
+            };
+            Ok(code)
+        }
+        .await;
+        self.remove(name).await?;
+        result
+    }
+
     /// Starts a container; a port that is taken is named, with its holder.
     pub async fn start(&self, container: &str, service: &str) -> anyhow::Result<()> {
         match self.client.start_container(container, None).await {

@@ -4,6 +4,8 @@
 use super::Docker;
 use crate::bans::Ban;
 use crate::error::user_error;
+use crate::service::Service;
+use crate::spec::StackSpec;
 
 /// The guard's command inside its container.
 const GUARD_COMMAND: &str = "/usr/local/bin/mailctl-guard";
@@ -71,6 +73,36 @@ pub async fn remove(docker: &Docker, container: &str, network: &str) -> anyhow::
     let text = call(docker, container, &["remove", network]).await?;
     let value: serde_json::Value = serde_json::from_str(&text)?;
     Ok(value["removed"].as_bool().unwrap_or(false))
+}
+
+/// Takes the guard's chain out of the host's firewall when the guard could
+/// not (it was killed, not stopped): a one-shot container of the guard's
+/// image, confined like the guard, runs `mailctl-guard clean`. Nothing to
+/// do without a guard in `spec` or without its image.
+pub async fn clean_firewall(docker: &Docker, spec: &StackSpec) -> anyhow::Result<()> {
+    let Some(guard) = spec.service(Service::Guard.name()) else {
+        return Ok(());
+    };
+    if !docker.image_exists(&guard.image.reference).await? {
+        return Ok(());
+    }
+    let name = format!("{}-guard-clean", spec.project);
+    let code = docker
+        .run_once(
+            guard,
+            &spec.network,
+            &name,
+            &spec.project,
+            &[GUARD_COMMAND, "clean"],
+        )
+        .await?;
+    if code != 0 {
+        anyhow::bail!(
+            "`mailctl-guard clean` ended with {code}: chain {} may be left in the host's firewall (`iptables -S DOCKER-USER` shows it)",
+            crate::bans::chain_name(&spec.project)
+        );
+    }
+    Ok(())
 }
 
 pub async fn status(docker: &Docker, container: &str) -> anyhow::Result<GuardStatus> {
