@@ -457,7 +457,7 @@ fn the_stack_on_a_simulated_internet() {
     );
     scenario(
         &mut failures,
-        "bans: failed IMAP, SMTP AUTH, POP3 and web logins ban one address on every port, not its neighbour",
+        "bans: failed IMAP, SMTP AUTH, POP3, ManageSieve and web logins ban one address on every port, not its neighbour",
         || bans(&world),
     );
     scenario(
@@ -1124,6 +1124,7 @@ fn bans(world: &World) {
         ("IMAP", "imap", "993"),
         ("SMTP AUTH", "smtp", "465"),
         ("POP3", "pop3", "995"),
+        ("ManageSieve", "sieve", "4190"),
         ("the Rspamd web interface", "web", "443"),
     ] {
         eprintln!("  11 wrong passwords over {surface}");
@@ -1263,6 +1264,7 @@ fn bans(world: &World) {
         guard.contains("(last: imap)")
             && guard.contains("(last: smtp)")
             && guard.contains("(last: pop3)")
+            && guard.contains("(last: sieve)")
             && guard.contains("(last: rspamd)"),
         "{}",
         tail(&guard, 30)

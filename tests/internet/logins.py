@@ -2,7 +2,8 @@
 
   logins.py login PROTOCOL HOST PORT USER PASSWORD COUNT
       COUNT parallel logins over implicit TLS (imap, pop3, smtp: one
-      mechanism, PLAIN, so one attempt is one failed login); prints one
+      mechanism, PLAIN, so one attempt is one failed login) or STARTTLS
+      (sieve, ManageSieve); prints one
       line per attempt: ok, failed, or error:<what happened>. An attempt
       gives up after 8 s (a ban stalls connections already open).
   logins.py probe HOST PORT...
@@ -10,6 +11,7 @@
       open|refused|timeout|error.
 """
 
+import base64
 import imaplib
 import poplib
 import smtplib
@@ -55,9 +57,40 @@ def attempt(protocol, host, port, user, password):
                 return "failed"
             client.quit()
             return "ok"
+        if protocol == "sieve":
+            return sieve_login(host, port, user, password)
         return f"error:unknown protocol {protocol}"
     except (OSError, EOFError, smtplib.SMTPException, imaplib.IMAP4.error, poplib.error_proto) as error:
         return f"error:{type(error).__name__}:{error}"
+
+
+def sieve_response(stream):
+    """ManageSieve (RFC 5804): lines up to the one starting OK, NO or BYE."""
+    while True:
+        line = stream.readline()
+        if not line:
+            raise EOFError("connection closed")
+        if line[:2] in (b"OK", b"NO") or line[:3] == b"BYE":
+            return line
+
+
+def sieve_login(host, port, user, password):
+    with socket.create_connection((host, port), timeout=8) as plain:
+        stream = plain.makefile("rb")
+        sieve_response(stream)
+        plain.sendall(b"STARTTLS\r\n")
+        if not sieve_response(stream).startswith(b"OK"):
+            return "error:STARTTLS refused"
+        with context().wrap_socket(plain, server_hostname=host) as tls:
+            stream = tls.makefile("rb")
+            sieve_response(stream)
+            token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+            tls.sendall(f'AUTHENTICATE "PLAIN" "{token}"\r\n'.encode())
+            answer = sieve_response(stream)
+            if answer.startswith(b"OK"):
+                tls.sendall(b"LOGOUT\r\n")
+                return "ok"
+            return "failed"
 
 
 def login(protocol, host, port, user, password, count):
