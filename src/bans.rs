@@ -32,6 +32,9 @@ pub fn ban_unit(address: IpAddr) -> IpNet {
 pub struct Protected {
     pub network: IpNet,
     pub reason: String,
+    /// Listed in `security.bans.allow` (the user's choice, not a rule).
+    #[serde(skip)]
+    pub allowed_by_config: bool,
 }
 
 /// Every network that is never banned: loopback, the stack's own network
@@ -46,10 +49,12 @@ pub fn protected(config: &Config) -> Vec<Protected> {
                     .trunc(),
             ),
             reason: "it is loopback".to_owned(),
+            allowed_by_config: false,
         },
         Protected {
             network: IpNet::V6(Ipv6Net::from(std::net::Ipv6Addr::LOCALHOST)),
             reason: "it is loopback".to_owned(),
+            allowed_by_config: false,
         },
     ];
     for subnet in [
@@ -65,6 +70,7 @@ pub fn protected(config: &Config) -> Vec<Protected> {
                 reason: format!(
                     "it is in the stack's own network {network}, whose gateway stands for every client Docker's proxy forwards"
                 ),
+                allowed_by_config: false,
             });
         }
     }
@@ -73,6 +79,7 @@ pub fn protected(config: &Config) -> Vec<Protected> {
             out.push(Protected {
                 network,
                 reason: format!("`security.bans.allow` lists `{entry}`"),
+                allowed_by_config: true,
             });
         }
     }

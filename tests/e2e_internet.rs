@@ -1282,9 +1282,8 @@ fn bans_by_hand(world: &World) {
             && ban["seconds_left"].as_u64().unwrap() > 3500),
         "{list:?}"
     );
-    let chain = |world: &World| {
+    let chain = || {
         let rules = Command::new("iptables-save").output().unwrap();
-        let _ = world;
         String::from_utf8_lossy(&rules.stdout)
             .lines()
             .filter(|line| line.contains("MAILCTL-"))
@@ -1292,11 +1291,11 @@ fn bans_by_hand(world: &World) {
             .collect::<Vec<_>>()
     };
     assert!(
-        chain(world)
+        chain()
             .iter()
             .any(|rule| rule.contains("-s 203.0.113.77/32")),
         "{:?}",
-        chain(world)
+        chain()
     );
     // The guard stopped removes its rules; started again, it restores the ban.
     let output = mailctl(dir, &["restart", "guard"]);
@@ -1308,20 +1307,18 @@ fn bans_by_hand(world: &World) {
         "the ban did not survive a restart"
     );
     assert!(
-        chain(world)
+        chain()
             .iter()
             .any(|rule| rule.contains("-s 203.0.113.77/32")),
         "{:?}",
-        chain(world)
+        chain()
     );
     assert_ok(&mailctl(dir, &["ban", "remove", address]), "ban remove");
     assert!(ban_list(world).is_empty());
     assert!(
-        !chain(world)
-            .iter()
-            .any(|rule| rule.contains("203.0.113.77")),
+        !chain().iter().any(|rule| rule.contains("203.0.113.77")),
         "{:?}",
-        chain(world)
+        chain()
     );
     // Never banned: loopback, the stack's network, `security.bans.allow`.
     for (address, reason) in [

@@ -100,7 +100,7 @@ fn ban_network(config: &Config, text: &str) -> anyhow::Result<String> {
     if let Some(entry) = bans::refusal(&protected, &network) {
         return Err(user_error(
             format!("{network} is never banned: {}", entry.reason),
-            if entry.reason.contains("security.bans.allow") {
+            if entry.allowed_by_config {
                 "remove it from `security.bans.allow` in mailctl.yaml first if it must be banned"
             } else {
                 "ban the client's own address instead"

@@ -125,7 +125,7 @@ class Firewall:
                 continue
             self.run(version, "-N", self.chain, check=False)
             if self.run(version, "-C", *self.jump(), check=False).returncode != 0:
-                self.run(version, "-I", *self.jump()[:1], "1", *self.jump()[1:])
+                self.run(version, "-I", "DOCKER-USER", "1", *self.jump()[1:])
         self.sync(bans)
 
     def installed(self):
@@ -475,10 +475,8 @@ def serve():
     if firewall.tools[6] is None:
         log("no usable ip6tables DOCKER-USER chain: IPv6 bans are refused at login only")
     with GUARD.lock:
-        for key in list(GUARD.state["bans"]):
-            if GUARD.protected(ipaddress.ip_network(key)):
-                del GUARD.state["bans"][key]
-        firewall.install(GUARD.state["bans"])
+        firewall.install({})
+        GUARD.apply_locked()
     GUARD.expire()
     log(
         f"listening on {settings['listen']}:{settings['port']}; "
