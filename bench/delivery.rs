@@ -1,5 +1,5 @@
 //! Inbound delivery throughput on the simulated internet
-//! (`tests/common/internet.rs`): N messages (default 2,000) sent over port
+//! (`tests/support/internet.rs`): N messages (default 2,000) sent over port
 //! 25 with STARTTLS from the foreign provider's sending host on C
 //! connections (default 8), timed until every one is counted in the
 //! mailboxes; then the same with the Rspamd milter turned off
@@ -11,15 +11,15 @@
 //!     bash bench/delivery.sh            (N=2000 CONNECTIONS=8 by default)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::internet::{self, Internet};
-use common::text;
+use support::internet::{self, Internet};
+use support::text;
 
 const HOSTNAME: &str = "mail.example.test";
 const ADMIN: &str = "admin@example.test";
@@ -107,7 +107,7 @@ fn cpu_seconds(project: &str) -> std::collections::BTreeMap<String, f64> {
     let mut usage = std::collections::BTreeMap::new();
     for service in ["smtp", "antispam", "imap", "redis", "resolver", "web"] {
         let name = format!("{project}-{service}-1");
-        let id = common::docker(&["inspect", "-f", "{{.Id}}", &name]);
+        let id = support::docker(&["inspect", "-f", "{{.Id}}", &name]);
         let id = id.trim();
         let v1 = format!("/sys/fs/cgroup/cpuacct/docker/{id}/cpuacct.usage");
         let v2 = format!("/sys/fs/cgroup/system.slice/docker-{id}.scope/cpu.stat");
@@ -146,12 +146,12 @@ fn per_message(
 fn main() {
     let total = setting("N", 2000);
     let connections = setting("CONNECTIONS", 8);
-    common::ensure_base_image();
+    support::ensure_base_image();
     let internet = Internet::start(HOSTNAME, &["example.test", "example.org"]);
     let project = internet.new_project("dbench", HOSTNAME, ADMIN, PASSWORD);
     let dir = project.dir.clone();
     for user in &RECIPIENTS[1..] {
-        let output = common::mailctl_with_input(
+        let output = support::mailctl_with_input(
             &dir,
             &["user", "add", user, "--password-stdin"],
             &format!("{PASSWORD}\n"),
@@ -159,7 +159,7 @@ fn main() {
         assert!(output.status.success(), "user add\n{}", text(&output));
     }
     internet.publish(&dir);
-    let output = common::mailctl(&dir, &["up"]);
+    let output = support::mailctl(&dir, &["up"]);
     assert!(output.status.success(), "up\n{}", text(&output));
     let imap = format!("{}-imap-1", project.project);
     let smtp = format!("{}-smtp-1", project.project);
@@ -174,7 +174,7 @@ fn main() {
     let overrides = dir.join("overrides/smtp");
     std::fs::create_dir_all(&overrides).unwrap();
     std::fs::write(overrides.join("main.cf"), "smtpd_milters =\n").unwrap();
-    let output = common::mailctl(&dir, &["up"]);
+    let output = support::mailctl(&dir, &["up"]);
     assert!(
         output.status.success(),
         "up (milter off)\n{}",

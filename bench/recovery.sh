@@ -16,8 +16,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 MAILCTL_RECOVERY_MESSAGES=${N:-400} MAILCTL_RECOVERY_RATE=${RATE:-0} \
   MAILCTL_RECOVERY_REFERENCE=1 \
-  cargo test --locked --release --test e2e_recovery -- --nocapture 2>&1 | tee "$log" \
-  | grep -E -A2 '^    [a-z]+: |^--- scenario|^held mail after' || true
+  cargo test --locked --release --test e2e -- recovery:: 2>&1 | tee "$log" \
+  | grep -E -A2 '^    [a-z]+: |^--- |^test |^held mail after' || true
 echo
 echo "held mail, seconds from imap healthy to the last held message delivered:"
 awk '/^held mail after /{name=$4; sub(":", "", name); secs=$7; fig[name]=secs; order[++n]=name}

@@ -1,13 +1,10 @@
 //! RFC 2136 updates signed with TSIG against a real BIND 9: adds, replaces
 //! and deletes reach the zone, other records survive, and a server that
 //! refuses says why.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::net::SocketAddr;
 
-use common::bind::Bind;
+use crate::support::bind::Bind;
 use mailctl::dns::update::{canonical, Change, TsigKey, UpdateClient};
 use mailctl::dns::{character_strings, RecordType};
 
@@ -95,7 +92,7 @@ async fn a_wrong_key_or_a_dead_server_is_explained() {
     let bind = Bind::start(&[("example.test", "")]);
     let wrong = TsigKey::parse(&format!(
         "key \"{}\" {{ algorithm hmac-sha256; secret \"d3Jvbmcgc2VjcmV0IGZvciB0aGUga2V5\"; }};",
-        common::bind::KEY_NAME
+        crate::support::bind::KEY_NAME
     ))
     .unwrap();
     let client = UpdateClient::new(bind.addr(), wrong);
@@ -126,7 +123,7 @@ async fn a_wrong_key_or_a_dead_server_is_explained() {
     assert!(error.contains("example.test"), "{error}");
     assert!(bind.dig("example.test", "A").is_empty());
 
-    let closed: SocketAddr = ([127, 0, 0, 1], common::free_ports()[0]).into();
+    let closed: SocketAddr = ([127, 0, 0, 1], crate::support::free_ports()[0]).into();
     let key = TsigKey::from_file(&bind.key_file).unwrap();
     let error = format!(
         "{:#}",

@@ -6,16 +6,14 @@
 //! with `doveadm pw` in the `mailctl/imap` image, building the image from the
 //! embedded context (as `mailctl up` does) when it is not present.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::PasswordVerifier;
 use mailctl::config::{Config, Mailbox, Size};
 
-const MAILU_EXPORT: &str = include_str!("fixtures/import/mailu-export.yaml");
+const MAILU_EXPORT: &str = include_str!("../fixtures/import/mailu-export.yaml");
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,18 +21,7 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Runs `mailctl -C project args…` with stdin closed.
-fn mailctl(project: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailctl"))
-        .arg("-C")
-        .arg(project)
-        .args(args)
-        .env_remove("MAILCTL_DIR")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("mailctl runs")
-}
+use crate::support::mailctl;
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -69,22 +56,7 @@ impl Project {
         );
         let output = mailctl(
             &dir,
-            &[
-                "init",
-                "--hostname",
-                "mail.example.test",
-                "--domain",
-                "example.test",
-                "--domain",
-                "example.org",
-                "--admin",
-                "admin@example.test",
-                "--tls",
-                "self-signed",
-                "--name",
-                &name,
-                "--yes",
-            ],
+            &[&crate::support::INIT[..], &["--name", &name, "--yes"]].concat(),
         );
         assert!(
             output.status.success(),
@@ -589,48 +561,6 @@ fn docker(args: &[&str]) -> Output {
         .expect("cannot run docker: this test needs the Docker CLI and daemon")
 }
 
-/// The `mailctl/imap` image of this source tree, built from the embedded
-/// context exactly as `mailctl up` builds it when the daemon lacks it.
-fn imap_image() -> String {
-    let reference = mailctl::images::reference("imap").expect("image reference");
-    if docker(&["image", "inspect", &reference]).status.success() {
-        return reference;
-    }
-    if !docker(&["image", "inspect", "debian:bookworm-slim"])
-        .status
-        .success()
-    {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/bootstrap-base-image.sh");
-        let output = Command::new("bash")
-            .arg(script)
-            .output()
-            .expect("bash runs");
-        assert!(output.status.success(), "{}", describe(&output));
-    }
-    let context = mailctl::images::context_tar("imap").expect("build context");
-    let mut child = Command::new("docker")
-        .args(["build", "-q", "-t", &reference, "-f"])
-        .arg(mailctl::images::dockerfile("imap"))
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("docker build starts");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(&context).expect("context sent");
-    }
-    let output = child.wait_with_output().expect("docker build ends");
-    assert!(
-        output.status.success(),
-        "docker build failed\n{}",
-        describe(&output)
-    );
-    reference
-}
-
 #[test]
 fn mailu_hashes_verify_in_dovecot() {
     let project = Project::new();
@@ -640,7 +570,7 @@ fn mailu_hashes_verify_in_dovecot() {
     let frank = &mailbox(&config, "frank@xn--bcher-kva.example").password_hash;
     assert!(bob.starts_with("{SHA512-CRYPT}"));
     assert!(frank.starts_with("{BLF-CRYPT}"));
-    let image = imap_image();
+    let image = crate::support::ensure_image("imap");
     let script = r#"doveadm pw -t "$1" -p "$2" && doveadm pw -t "$3" -p "$4" \
         && ! doveadm pw -t "$1" -p wrong-password 2>/dev/null && echo all-verified"#;
     let output = docker(&[

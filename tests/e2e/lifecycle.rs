@@ -1,23 +1,32 @@
 //! End-to-end lifecycle against the real Docker daemon with the real
 //! `mailctl` binary: init → up --dry-run → up (port taken) → up → status →
 //! up (no-op) → one changed service → down/up keeps volumes → down --volumes.
-//! One stack, built once, in one test function (so the steps run in order
-//! and never in parallel); a guard removes everything the project made, even
-//! when a step fails. Creates `debian:bookworm-slim` first when it is missing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+//! Each of the two lifecycles (real images, stub images) is a scenario with
+//! its own stack, whose steps run in order; a guard removes everything the
+//! project made, even when a step fails.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 
-use common::{
+use crate::harness::Scenarios;
+use crate::support::{
     assert_success, containers, docker, ensure_base_image, mailctl, mailctl_with_env, networks,
-    new_project, serial, stderr, stdout, text, volumes, Cleanup,
+    new_project, stderr, stdout, text, volumes, Cleanup,
 };
 
-#[test]
+pub fn suite(scenarios: &mut Scenarios) {
+    scenarios.scenario(
+        "docker unreachable is reported with a hint",
+        docker_unreachable_is_reported_with_a_hint,
+    );
+    scenarios.scenario("the real stack", lifecycle);
+    scenarios.scenario(
+        "the same steps with stub images",
+        lifecycle_mechanics_with_stub_images,
+    );
+}
+
 fn docker_unreachable_is_reported_with_a_hint() {
     let temporary = tempfile::tempdir().unwrap();
     let dir = temporary.path().join("project");
@@ -67,9 +76,7 @@ fn docker_unreachable_is_reported_with_a_hint() {
 
 /// The real stack: mailctl's images built from `compose/images/`, their
 /// own health checks, the rendered configuration.
-#[test]
 fn lifecycle() {
-    let _serial = serial();
     ensure_base_image();
     let (project, ports) = new_project("lc");
     lifecycle_steps(&project, &ports);
@@ -78,9 +85,7 @@ fn lifecycle() {
 /// The same steps with every service overridden (`images:`) by a tiny image
 /// whose health check always passes: tests mailctl's Docker side (plan,
 /// apply, health waits, idempotence, down) independently of the mail software.
-#[test]
 fn lifecycle_mechanics_with_stub_images() {
-    let _serial = serial();
     ensure_base_image();
     let image = ensure_stub_image();
     let (project, ports) = new_project("ls");

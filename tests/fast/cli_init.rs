@@ -3,31 +3,17 @@
 //! snapshotted (exit code, stdout, stderr) with temporary paths, generated
 //! passwords, DKIM keys and dated selectors filtered out.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
-
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use argon2::PasswordVerifier;
 
 /// The call the README gives, run with `-C <temp>`.
-const INIT: [&str; 11] = [
-    "init",
-    "--hostname",
-    "mail.example.test",
-    "--domain",
-    "example.test",
-    "--domain",
-    "example.org",
-    "--admin",
-    "admin@example.test",
-    "--tls",
-    "self-signed",
-];
+use crate::support::INIT;
+use crate::support::{Input, Mailctl};
 
 /// How long one command may run before the test gives up on it.
 const TIME_LIMIT: Duration = Duration::from_secs(120);
@@ -56,74 +42,16 @@ impl Run {
     }
 }
 
-/// Where stdin comes from.
-enum Input<'a> {
-    /// `/dev/null`.
-    Null,
-    /// These bytes, then end of file.
-    Text(&'a str),
-    /// A pipe that stays open and silent: a read would block.
-    Silent,
-}
-
 /// Runs `mailctl -C project args…`, killing it after `TIME_LIMIT`.
 fn mailctl(project: &Path, args: &[&str], input: Input) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mailctl"));
-    command
-        .arg("-C")
-        .arg(project)
-        .args(args)
-        .env_remove("MAILCTL_DIR")
-        .env("NO_COLOR", "1")
-        .stdin(match input {
-            Input::Null => Stdio::null(),
-            Input::Text(_) | Input::Silent => Stdio::piped(),
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child = command.spawn().expect("mailctl starts");
-    // Kept open until the child ends when the input is `Silent`.
-    let mut open_stdin = None;
-    match input {
-        Input::Text(text) => {
-            let mut stdin = child.stdin.take().expect("stdin is piped");
-            stdin.write_all(text.as_bytes()).expect("stdin is written");
-        }
-        Input::Silent => open_stdin = child.stdin.take(),
-        Input::Null => {}
-    }
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-    let out_thread = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err_thread = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("mailctl can be waited for") {
-            break status;
-        }
-        if start.elapsed() > TIME_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`mailctl {}` ran for more than {TIME_LIMIT:?}; is it waiting for input?",
-                args.join(" ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    drop(open_stdin);
+    let output = Mailctl::in_dir(project, args)
+        .input(input)
+        .limit(TIME_LIMIT)
+        .output();
     Run {
-        code: status.code(),
-        stdout: out_thread.join().expect("stdout reader"),
-        stderr: err_thread.join().expect("stderr reader"),
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 
@@ -389,7 +317,7 @@ fn admin_password_from_stdin_is_stored_as_argon2id() {
     let password = "correct horse battery staple";
     let mut args = INIT.to_vec();
     args.extend(["--yes", "--admin-password-stdin"]);
-    let run = mailctl(&project, &args, Input::Text(&format!("{password}\n")));
+    let run = mailctl(&project, &args, Input::Text(format!("{password}\n")));
     assert!(run.success(), "{}", run.stderr);
     assert!(
         run.stdout.is_empty(),
@@ -419,7 +347,7 @@ fn admin_password_stdin_empty_is_an_error() {
     let (_parent, project) = project_dir();
     let mut args = INIT.to_vec();
     args.extend(["--yes", "--admin-password-stdin"]);
-    let run = mailctl(&project, &args, Input::Text(""));
+    let run = mailctl(&project, &args, Input::Text(String::new()));
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
     assert!(

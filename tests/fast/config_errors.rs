@@ -5,12 +5,11 @@
 //! has a position), a `hint:`, and a project directory left exactly as it
 //! was: nothing rendered, no lock file, `mailctl.yaml` byte-identical.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
-
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
+
+use crate::support::Mailctl;
 
 /// Real SHA512-CRYPT hashes (of `demo-password-1` and `demo-password-2`,
 /// as in `examples/one-domain.yaml`).
@@ -538,58 +537,14 @@ fn rows() -> Vec<Row> {
     ]
 }
 
-/// Runs `mailctl` with `args`, stdin closed, killing it after `limit`.
+/// Runs `mailctl` with `args`, `stdin` on its input, killing it after `limit`.
 fn run(args: &[&str], stdin: Option<&str>, limit: Duration) -> (Output, Duration) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mailctl"));
-    command
-        .args(args)
-        .env_remove("MAILCTL_DIR")
-        .env("NO_COLOR", "1")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child = command.spawn().expect("mailctl starts");
-    if let Some(text) = stdin {
-        use std::io::Write;
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        pipe.write_all(text.as_bytes()).expect("stdin is written");
+    let run = Mailctl::new(args).limit(limit);
+    match stdin {
+        Some(text) => run.stdin(text),
+        None => run,
     }
-    // Read both streams on threads so a full pipe cannot stall the child.
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-    let out_thread = std::thread::spawn(move || {
-        let mut buffer = Vec::new();
-        let _ = stdout.read_to_end(&mut buffer);
-        buffer
-    });
-    let err_thread = std::thread::spawn(move || {
-        let mut buffer = Vec::new();
-        let _ = stderr.read_to_end(&mut buffer);
-        buffer
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("mailctl can be waited for") {
-            break status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`mailctl {}` ran for more than {limit:?}", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let elapsed = start.elapsed();
-    let output = Output {
-        status,
-        stdout: out_thread.join().expect("stdout reader"),
-        stderr: err_thread.join().expect("stderr reader"),
-    };
-    (output, elapsed)
+    .run_timed()
 }
 
 /// Every file and directory under `root`, relative, sorted.

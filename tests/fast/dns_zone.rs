@@ -3,8 +3,6 @@
 //! bind9-utils; the test fails when it is missing), and the DKIM key read
 //! back from the zone compared with the private key's public half.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::path::Path;
 use std::process::Command;
 

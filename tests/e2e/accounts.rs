@@ -4,26 +4,27 @@
 //!
 //! Every change is applied live (`mailctl-reload` in the running
 //! containers), so after the numbered steps every container must still have
-//! the id and start time it had after `up`. Steps run in order inside one
-//! test function and name themselves in every failure message; waits poll
-//! with deadlines and each step's duration is printed to stderr. Another
+//! the id and start time it had after `up`. The steps are scenarios of one
+//! suite on one stack, run in order, each building on the accounts the
+//! earlier ones made; waits poll with deadlines. Another
 //! mailbox logs in over and over in the background, as on a busy server: a
 //! change must hold from the moment its command returns. A guard
 //! runs `down --volumes --yes` (and removes whatever still carries the
 //! project's label) however the test ends; `MAILCTL_TEST_KEEP=1` keeps it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::harness::Scenarios;
+use crate::support::{
+    docker, mailctl, mailctl_with_input, new_project_with, stderr, stdout, text, Cleanup, Input,
+    Mailctl,
+};
 
-use common::{docker, ensure_base_image, new_project_with, stderr, stdout, text, Cleanup};
-
+use std::cell::{LazyCell, RefCell};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, Command, Output};
 use std::time::{Duration, Instant};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_mailctl");
 const ADMIN: &str = "admin@example.test";
 const ADMIN_PASSWORD: &str = "admin-password-0";
 /// How long a message may take from `250` at end of data to the INBOX.
@@ -34,38 +35,8 @@ const SETTLE: Duration = Duration::from_secs(3);
 
 // ---------------------------------------------------------------- processes
 
-/// `mailctl -C <dir> <args>`, started with `input` (if any) on stdin.
-fn spawn_mailctl(dir: &Path, args: &[&str], input: Option<&str>) -> Child {
-    let mut child = Command::new(BINARY)
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env_remove("MAILCTL_DIR")
-        .env("NO_COLOR", "1")
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run mailctl");
-    if let Some(input) = input {
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input.as_bytes()).unwrap();
-    }
-    child
-}
-
-fn mailctl(dir: &Path, args: &[&str]) -> Output {
-    spawn_mailctl(dir, args, None).wait_with_output().unwrap()
-}
-
 fn mailctl_input(dir: &Path, args: &[&str], input: &str) -> Output {
-    spawn_mailctl(dir, args, Some(input))
-        .wait_with_output()
-        .unwrap()
+    mailctl_with_input(dir, args, input)
 }
 
 fn labelled(kind: &str, project: &str, format: &str) -> Vec<String> {
@@ -385,30 +356,6 @@ fn new_stack() -> Stack {
     }
 }
 
-/// Prints how long each step took.
-struct Timer {
-    started: Instant,
-    step: Instant,
-}
-
-impl Timer {
-    fn new() -> Self {
-        Timer {
-            started: Instant::now(),
-            step: Instant::now(),
-        }
-    }
-
-    fn done(&mut self, step: &str) {
-        eprintln!(
-            "[accounts] {step}: {:.2}s (total {:.1}s)",
-            self.step.elapsed().as_secs_f64(),
-            self.started.elapsed().as_secs_f64()
-        );
-        self.step = Instant::now();
-    }
-}
-
 /// Another mailbox logging in over IMAPS in a loop until dropped, as the
 /// users of a busy server do. Dovecot's passwd-file then rereads its user
 /// lists at most once a second (`passwd_file_sync` in db-passwd-file.c), so
@@ -517,57 +464,67 @@ client.quit()
 
 // --------------------------------------------------------------------- test
 
-#[test]
-fn account_commands_apply_live() {
-    ensure_base_image();
-    let stack = new_stack();
-    let mut timer = Timer::new();
-    let output = mailctl(stack.dir(), &["up", "--timeout", "240"]);
-    assert!(output.status.success(), "[up] failed\n{}", text(&output));
-    let project = stack.guard.project.clone();
-    let before = container_states(&project);
-    assert_eq!(
-        before.len(),
-        7,
-        "[up] expected seven containers: {before:?}"
-    );
-    timer.done("up");
-    assert!(
-        stack.can_log_in("up", ADMIN, ADMIN_PASSWORD),
-        "[up] the admin mailbox cannot log in"
-    );
-    let churn = Churn::start(stack.ports["imaps"], ADMIN, ADMIN_PASSWORD);
-    account_steps(&stack, &mut timer);
-    drop(churn);
+/// The suite: `0 up` starts the stack and a second mailbox logging in all
+/// the time; scenarios 1 to 9 change accounts on the running stack, each
+/// building on the mailboxes the earlier ones made; `10` checks that no
+/// container was recreated or restarted meanwhile.
+pub fn suite(scenarios: &mut Scenarios) {
+    let stack: LazyCell<Stack, fn() -> Stack> = LazyCell::new(new_stack);
+    let before = RefCell::new(BTreeMap::new());
+    let churn = RefCell::new(None);
+    scenarios.scenario("0 up", || {
+        let output = mailctl(stack.dir(), &["up", "--timeout", "240"]);
+        assert!(output.status.success(), "[up] failed\n{}", text(&output));
+        let states = container_states(&stack.guard.project);
+        assert_eq!(
+            states.len(),
+            7,
+            "[up] expected seven containers: {states:?}"
+        );
+        *before.borrow_mut() = states;
+        assert!(
+            stack.can_log_in("up", ADMIN, ADMIN_PASSWORD),
+            "[up] the admin mailbox cannot log in"
+        );
+        *churn.borrow_mut() = Some(Churn::start(stack.ports["imaps"], ADMIN, ADMIN_PASSWORD));
+    });
+    account_steps(scenarios, &stack);
 
     // 10. Nothing was recreated or restarted, and `up` has nothing to do.
-    let step = "10 nothing recreated";
-    assert_eq!(
-        container_states(&project),
-        before,
-        "[{step}] a container was recreated or restarted"
-    );
-    let output = stack.run(step, &["up"]);
-    assert!(
-        stderr(&output).contains("nothing to do"),
-        "[{step}] `up` found something to do\n{}",
-        text(&output)
-    );
-    assert_eq!(
-        container_states(&project),
-        before,
-        "[{step}] `up` changed containers"
-    );
-    timer.done(step);
+    scenarios.scenario("10 nothing recreated", || {
+        drop(churn.borrow_mut().take());
+        let step = "10 nothing recreated";
+        let project = &stack.guard.project;
+        let before = before.borrow();
+        assert_eq!(
+            container_states(project),
+            *before,
+            "[{step}] a container was recreated or restarted"
+        );
+        let output = stack.run(step, &["up"]);
+        assert!(
+            stderr(&output).contains("nothing to do"),
+            "[{step}] `up` found something to do\n{}",
+            text(&output)
+        );
+        assert_eq!(
+            container_states(project),
+            *before,
+            "[{step}] `up` changed containers"
+        );
+    });
 
-    let output = stack.run("down", &["down", "--volumes", "--yes"]);
-    drop(output);
-    assert!(labelled("container", &project, "{{.ID}}").is_empty());
-    assert!(labelled("volume", &project, "{{.Name}}").is_empty());
-    timer.done("down --volumes");
+    scenarios.scenario("11 down --volumes", || {
+        drop(churn.borrow_mut().take());
+        let project = &stack.guard.project;
+        stack.run("down", &["down", "--volumes", "--yes"]);
+        assert!(labelled("container", project, "{{.ID}}").is_empty());
+        assert!(labelled("volume", project, "{{.Name}}").is_empty());
+    });
 }
 
-fn account_steps(stack: &Stack, timer: &mut Timer) {
+/// Scenarios 1 to 9; `stack` comes up with the first that runs.
+fn account_steps(scenarios: &mut Scenarios, stack: &LazyCell<Stack, fn() -> Stack>) {
     let alice = "alice@example.test";
     let alice_password = "alice-password-1";
     let bob = "bob@example.org";
@@ -576,342 +533,344 @@ fn account_steps(stack: &Stack, timer: &mut Timer) {
     let carol_password = "carol-password-1";
 
     // 1. A new mailbox logs in and receives mail at once.
-    let step = "1 user add";
-    let started = Instant::now();
-    stack.run_input(
-        step,
-        &["user", "add", alice, "--password-stdin"],
-        &format!("{alice_password}\n"),
-    );
-    let returned = Instant::now();
-    let command_time = returned - started;
-    let login_time = stack.wait_login(step, alice, alice_password, Duration::from_secs(10));
-    let subject = stack.token("first");
-    stack.deliver(step, "sender@client.example.net", alice, &subject);
-    stack.wait_mail(step, alice, alice_password, &subject, 1, DELIVERY);
-    let in_inbox = returned.elapsed();
-    eprintln!(
-        "[accounts] {step}: command {:.2}s, first login {:.3}s after it returned, \
+    scenarios.scenario("1 user add", || {
+        let step = "1 user add";
+        let started = Instant::now();
+        stack.run_input(
+            step,
+            &["user", "add", alice, "--password-stdin"],
+            &format!("{alice_password}\n"),
+        );
+        let returned = Instant::now();
+        let command_time = returned - started;
+        let login_time = stack.wait_login(step, alice, alice_password, Duration::from_secs(10));
+        let subject = stack.token("first");
+        stack.deliver(step, "sender@client.example.net", alice, &subject);
+        stack.wait_mail(step, alice, alice_password, &subject, 1, DELIVERY);
+        let in_inbox = returned.elapsed();
+        eprintln!(
+            "[accounts] {step}: command {:.2}s, first login {:.3}s after it returned, \
          first message in the INBOX {:.2}s after it returned",
-        command_time.as_secs_f64(),
-        login_time.as_secs_f64(),
-        in_inbox.as_secs_f64()
-    );
-    assert!(
-        in_inbox < Duration::from_secs(2),
-        "[{step}] login and delivery took {in_inbox:?} after `user add` returned (limit 2s)"
-    );
-    assert!(
-        !stack.can_log_in(step, alice, "wrong-password-1"),
-        "[{step}] a wrong password logged in"
-    );
-    stack.run_input(
-        step,
-        &["user", "add", bob, "--password-stdin"],
-        &format!("{bob_password}\n"),
-    );
-    timer.done(step);
+            command_time.as_secs_f64(),
+            login_time.as_secs_f64(),
+            in_inbox.as_secs_f64()
+        );
+        assert!(
+            in_inbox < Duration::from_secs(2),
+            "[{step}] login and delivery took {in_inbox:?} after `user add` returned (limit 2s)"
+        );
+        assert!(
+            !stack.can_log_in(step, alice, "wrong-password-1"),
+            "[{step}] a wrong password logged in"
+        );
+        stack.run_input(
+            step,
+            &["user", "add", bob, "--password-stdin"],
+            &format!("{bob_password}\n"),
+        );
+    });
 
     // 2. A new domain: the command prints its records; its mailbox receives.
-    let step = "2 domain add";
-    let output = stack.run(step, &["domain", "add", "third.test"]);
-    let zone = stdout(&output);
-    for expected in [
-        "$ORIGIN third.test.",
-        "IN MX    10 mail.example.test.",
-        "\"v=spf1 mx -all\"",
-        "._domainkey.third.test.",
-        "_dmarc.third.test.",
-    ] {
-        assert!(
-            zone.contains(expected),
-            "[{step}] the zone lacks `{expected}`\n{}",
-            text(&output)
+    scenarios.scenario("2 domain add", || {
+        let step = "2 domain add";
+        let output = stack.run(step, &["domain", "add", "third.test"]);
+        let zone = stdout(&output);
+        for expected in [
+            "$ORIGIN third.test.",
+            "IN MX    10 mail.example.test.",
+            "\"v=spf1 mx -all\"",
+            "._domainkey.third.test.",
+            "_dmarc.third.test.",
+        ] {
+            assert!(
+                zone.contains(expected),
+                "[{step}] the zone lacks `{expected}`\n{}",
+                text(&output)
+            );
+        }
+        stack.run_input(
+            step,
+            &["user", "add", carol, "--password-stdin"],
+            &format!("{carol_password}\n"),
         );
-    }
-    stack.run_input(
-        step,
-        &["user", "add", carol, "--password-stdin"],
-        &format!("{carol_password}\n"),
-    );
-    let subject = stack.token("third");
-    stack.deliver(step, "sender@client.example.net", carol, &subject);
-    stack.wait_mail(step, carol, carol_password, &subject, 1, DELIVERY);
-    timer.done(step);
+        let subject = stack.token("third");
+        stack.deliver(step, "sender@client.example.net", carol, &subject);
+        stack.wait_mail(step, carol, carol_password, &subject, 1, DELIVERY);
+    });
 
     // 3. Aliases: two destinations, removal, catch-all.
-    let step = "3 alias";
-    let team = "team@example.test";
-    stack.run(step, &["alias", "add", team, alice, carol]);
-    let subject = stack.token("team");
-    stack.deliver(step, "sender@client.example.net", team, &subject);
-    stack.wait_mail(step, alice, alice_password, &subject, 1, DELIVERY);
-    stack.wait_mail(step, carol, carol_password, &subject, 1, DELIVERY);
-    stack.run(step, &["alias", "remove", team]);
-    let sent = stack.send(
-        step,
-        "sender@client.example.net",
-        team,
-        &stack.token("gone"),
-    );
-    assert!(
-        sent.rcpt.starts_with('5') && !sent.accepted,
-        "[{step}] mail to the removed alias {team} was not refused at RCPT\n{}",
-        sent.transcript
-    );
-    let unknown = format!("{}@third.test", stack.token("nobody"));
-    let sent = stack.send(step, "sender@client.example.net", &unknown, "before");
-    assert!(
-        sent.rcpt.starts_with('5'),
-        "[{step}] {unknown} was accepted before any catch-all\n{}",
-        sent.transcript
-    );
-    stack.run(step, &["alias", "add", "@third.test", carol]);
-    let subject = stack.token("catchall");
-    stack.deliver(step, "sender@client.example.net", &unknown, &subject);
-    stack.wait_mail(step, carol, carol_password, &subject, 1, DELIVERY);
-    timer.done(step);
+    scenarios.scenario("3 alias", || {
+        let step = "3 alias";
+        let team = "team@example.test";
+        stack.run(step, &["alias", "add", team, alice, carol]);
+        let subject = stack.token("team");
+        stack.deliver(step, "sender@client.example.net", team, &subject);
+        stack.wait_mail(step, alice, alice_password, &subject, 1, DELIVERY);
+        stack.wait_mail(step, carol, carol_password, &subject, 1, DELIVERY);
+        stack.run(step, &["alias", "remove", team]);
+        let sent = stack.send(
+            step,
+            "sender@client.example.net",
+            team,
+            &stack.token("gone"),
+        );
+        assert!(
+            sent.rcpt.starts_with('5') && !sent.accepted,
+            "[{step}] mail to the removed alias {team} was not refused at RCPT\n{}",
+            sent.transcript
+        );
+        let unknown = format!("{}@third.test", stack.token("nobody"));
+        let sent = stack.send(step, "sender@client.example.net", &unknown, "before");
+        assert!(
+            sent.rcpt.starts_with('5'),
+            "[{step}] {unknown} was accepted before any catch-all\n{}",
+            sent.transcript
+        );
+        stack.run(step, &["alias", "add", "@third.test", carol]);
+        let subject = stack.token("catchall");
+        stack.deliver(step, "sender@client.example.net", &unknown, &subject);
+        stack.wait_mail(step, carol, carol_password, &subject, 1, DELIVERY);
+    });
 
     // 4. Forwarding (bob on the second domain stands in for an outside address).
-    let step = "4 forward";
-    stack.run(step, &["user", "forward", alice, "--to", bob]);
-    let subject = stack.token("forward");
-    stack.deliver(step, "sender@client.example.net", alice, &subject);
-    stack.wait_mail(step, bob, bob_password, &subject, 1, DELIVERY);
-    // The forward leaves with the forwarding mailbox as envelope sender (SPF-safe).
-    let header = stack.header(step, bob, bob_password, &subject);
-    assert!(
-        header.contains(&format!("Return-Path: <{alice}>")),
-        "[{step}] the forwarded copy's envelope sender is not {alice}\n{header}"
-    );
-    stack.settle_and_expect(step, alice, alice_password, &subject, 0);
-    stack.run(step, &["user", "forward", alice, "--to", bob, "--keep"]);
-    let subject = stack.token("keep");
-    stack.deliver(step, "sender@client.example.net", alice, &subject);
-    stack.wait_mail(step, alice, alice_password, &subject, 1, DELIVERY);
-    stack.wait_mail(step, bob, bob_password, &subject, 1, DELIVERY);
-    stack.run(step, &["user", "forward", alice, "--off"]);
-    let subject = stack.token("off");
-    stack.deliver(step, "sender@client.example.net", alice, &subject);
-    stack.wait_mail(step, alice, alice_password, &subject, 1, DELIVERY);
-    stack.settle_and_expect(step, bob, bob_password, &subject, 0);
-    timer.done(step);
+    scenarios.scenario("4 forward", || {
+        let step = "4 forward";
+        stack.run(step, &["user", "forward", alice, "--to", bob]);
+        let subject = stack.token("forward");
+        stack.deliver(step, "sender@client.example.net", alice, &subject);
+        stack.wait_mail(step, bob, bob_password, &subject, 1, DELIVERY);
+        // The forward leaves with the forwarding mailbox as envelope sender (SPF-safe).
+        let header = stack.header(step, bob, bob_password, &subject);
+        assert!(
+            header.contains(&format!("Return-Path: <{alice}>")),
+            "[{step}] the forwarded copy's envelope sender is not {alice}\n{header}"
+        );
+        stack.settle_and_expect(step, alice, alice_password, &subject, 0);
+        stack.run(step, &["user", "forward", alice, "--to", bob, "--keep"]);
+        let subject = stack.token("keep");
+        stack.deliver(step, "sender@client.example.net", alice, &subject);
+        stack.wait_mail(step, alice, alice_password, &subject, 1, DELIVERY);
+        stack.wait_mail(step, bob, bob_password, &subject, 1, DELIVERY);
+        stack.run(step, &["user", "forward", alice, "--off"]);
+        let subject = stack.token("off");
+        stack.deliver(step, "sender@client.example.net", alice, &subject);
+        stack.wait_mail(step, alice, alice_password, &subject, 1, DELIVERY);
+        stack.settle_and_expect(step, bob, bob_password, &subject, 0);
+    });
 
     // 5. Automatic replies: once per sender; nothing before the window opens.
-    let step = "5 autoreply";
-    let body_file = stack.dir().join("away.txt");
-    std::fs::write(&body_file, "I am away until Monday.\n").unwrap();
-    let body_file = body_file.to_str().unwrap();
-    let reply = stack.token("away");
-    stack.run(
-        step,
-        &[
-            "user",
-            "autoreply",
-            alice,
-            "--subject",
-            &reply,
-            "--body-file",
-            body_file,
-        ],
-    );
-    let first = stack.token("question");
-    let second = stack.token("question");
-    stack.deliver(step, carol, alice, &first);
-    stack.deliver(step, carol, alice, &second);
-    stack.wait_mail(step, alice, alice_password, &first, 1, DELIVERY);
-    stack.wait_mail(step, alice, alice_password, &second, 1, DELIVERY);
-    stack.wait_mail(step, carol, carol_password, &reply, 1, DELIVERY);
-    stack.settle_and_expect(step, carol, carol_password, &reply, 1);
-    let later = stack.token("away");
-    let opens = date_in(30);
-    stack.run(
-        step,
-        &[
-            "user",
-            "autoreply",
-            alice,
-            "--subject",
-            &later,
-            "--body-file",
-            body_file,
-            "--from",
-            &opens,
-        ],
-    );
-    let subject = stack.token("early");
-    stack.deliver(step, bob, alice, &subject);
-    stack.wait_mail(step, alice, alice_password, &subject, 1, DELIVERY);
-    stack.settle_and_expect(step, bob, bob_password, &later, 0);
-    // Control: the same sender is answered once the window includes today.
-    let open = stack.token("away");
-    let (yesterday, tomorrow) = (date_in(-1), date_in(1));
-    stack.run(
-        step,
-        &[
-            "user",
-            "autoreply",
-            alice,
-            "--subject",
-            &open,
-            "--body-file",
-            body_file,
-            "--from",
-            &yesterday,
-            "--until",
-            &tomorrow,
-        ],
-    );
-    stack.deliver(step, bob, alice, &stack.token("inwindow"));
-    stack.wait_mail(step, bob, bob_password, &open, 1, DELIVERY);
-    stack.run(step, &["user", "autoreply", alice, "--off"]);
-    timer.done(step);
+    scenarios.scenario("5 autoreply", || {
+        let step = "5 autoreply";
+        let body_file = stack.dir().join("away.txt");
+        std::fs::write(&body_file, "I am away until Monday.\n").unwrap();
+        let body_file = body_file.to_str().unwrap();
+        let reply = stack.token("away");
+        stack.run(
+            step,
+            &[
+                "user",
+                "autoreply",
+                alice,
+                "--subject",
+                &reply,
+                "--body-file",
+                body_file,
+            ],
+        );
+        let first = stack.token("question");
+        let second = stack.token("question");
+        stack.deliver(step, carol, alice, &first);
+        stack.deliver(step, carol, alice, &second);
+        stack.wait_mail(step, alice, alice_password, &first, 1, DELIVERY);
+        stack.wait_mail(step, alice, alice_password, &second, 1, DELIVERY);
+        stack.wait_mail(step, carol, carol_password, &reply, 1, DELIVERY);
+        stack.settle_and_expect(step, carol, carol_password, &reply, 1);
+        let later = stack.token("away");
+        let opens = date_in(30);
+        stack.run(
+            step,
+            &[
+                "user",
+                "autoreply",
+                alice,
+                "--subject",
+                &later,
+                "--body-file",
+                body_file,
+                "--from",
+                &opens,
+            ],
+        );
+        let subject = stack.token("early");
+        stack.deliver(step, bob, alice, &subject);
+        stack.wait_mail(step, alice, alice_password, &subject, 1, DELIVERY);
+        stack.settle_and_expect(step, bob, bob_password, &later, 0);
+        // Control: the same sender is answered once the window includes today.
+        let open = stack.token("away");
+        let (yesterday, tomorrow) = (date_in(-1), date_in(1));
+        stack.run(
+            step,
+            &[
+                "user",
+                "autoreply",
+                alice,
+                "--subject",
+                &open,
+                "--body-file",
+                body_file,
+                "--from",
+                &yesterday,
+                "--until",
+                &tomorrow,
+            ],
+        );
+        stack.deliver(step, bob, alice, &stack.token("inwindow"));
+        stack.wait_mail(step, bob, bob_password, &open, 1, DELIVERY);
+        stack.run(step, &["user", "autoreply", alice, "--off"]);
+    });
 
     // 6. Quota: an oversized message is refused, the mailbox keeps its mail.
-    let step = "6 quota";
-    stack.run(step, &["user", "quota", alice, "1M"]);
-    let had = stack.inbox_size(step, alice, alice_password);
-    let subject = stack.token("large");
-    let answer = send_large(stack.ports["smtp"], carol, alice, &subject, 2_000_000);
-    eprintln!("[accounts] {step}: server answered `{answer}`");
-    if answer == "ACCEPTED" {
-        // Accepted at RCPT: LMTP refuses it and Postfix bounces to carol.
+    scenarios.scenario("6 quota", || {
+        let step = "6 quota";
+        stack.run(step, &["user", "quota", alice, "1M"]);
+        let had = stack.inbox_size(step, alice, alice_password);
+        let subject = stack.token("large");
+        let answer = send_large(stack.ports["smtp"], carol, alice, &subject, 2_000_000);
+        eprintln!("[accounts] {step}: server answered `{answer}`");
+        if answer == "ACCEPTED" {
+            // Accepted at RCPT: LMTP refuses it and Postfix bounces to carol.
+            let start = Instant::now();
+            loop {
+                let criteria = format!("SUBJECT \"Undelivered\" BODY \"5.2.2\" BODY \"{subject}\"");
+                if stack.search(step, carol, carol_password, &criteria) > 0 {
+                    break;
+                }
+                assert!(
+                start.elapsed() < DELIVERY,
+                "[{step}] the oversized message was accepted and no 5.2.2 bounce reached {carol}"
+            );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        } else {
+            assert!(
+                answer.starts_with("RCPT 552") && answer.contains("5.2.2"),
+                "[{step}] the oversized message got `{answer}`, expected 552 5.2.2 at RCPT"
+            );
+        }
+        stack.settle_and_expect(step, alice, alice_password, &subject, 0);
+        let has = stack.inbox_size(step, alice, alice_password);
+        assert_eq!(
+            has, had,
+            "[{step}] the INBOX had {had} messages and has {has}"
+        );
+        let subject = stack.token("small");
+        stack.deliver(step, carol, alice, &subject);
+        stack.wait_mail(step, alice, alice_password, &subject, 1, DELIVERY);
+    });
+
+    // 7. A disabled mailbox cannot log in but still receives mail.
+    scenarios.scenario("7 disable", || {
+        let step = "7 disable";
+        stack.run(step, &["user", "disable", alice]);
+        assert!(
+            !stack.can_log_in(step, alice, alice_password),
+            "[{step}] {alice} still logs in after `user disable`"
+        );
+        let subject = stack.token("disabled");
+        stack.deliver(step, "sender@client.example.net", alice, &subject);
+        let imap = stack.container("imap");
         let start = Instant::now();
         loop {
-            let criteria = format!("SUBJECT \"Undelivered\" BODY \"5.2.2\" BODY \"{subject}\"");
-            if stack.search(step, carol, carol_password, &criteria) > 0 {
+            let found = docker(&[
+                "exec", &imap, "doveadm", "search", "-u", alice, "mailbox", "INBOX", "subject",
+                &subject,
+            ]);
+            if !found.trim().is_empty() {
                 break;
             }
             assert!(
                 start.elapsed() < DELIVERY,
-                "[{step}] the oversized message was accepted and no 5.2.2 bounce reached {carol}"
+                "[{step}] mail to the disabled {alice} was not delivered"
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-    } else {
+        stack.run(step, &["user", "enable", alice]);
         assert!(
-            answer.starts_with("RCPT 552") && answer.contains("5.2.2"),
-            "[{step}] the oversized message got `{answer}`, expected 552 5.2.2 at RCPT"
+            stack.can_log_in(step, alice, alice_password),
+            "[{step}] {alice} cannot log in after `user enable`"
         );
-    }
-    stack.settle_and_expect(step, alice, alice_password, &subject, 0);
-    let has = stack.inbox_size(step, alice, alice_password);
-    assert_eq!(
-        has, had,
-        "[{step}] the INBOX had {had} messages and has {has}"
-    );
-    let subject = stack.token("small");
-    stack.deliver(step, carol, alice, &subject);
-    stack.wait_mail(step, alice, alice_password, &subject, 1, DELIVERY);
-    timer.done(step);
-
-    // 7. A disabled mailbox cannot log in but still receives mail.
-    let step = "7 disable";
-    stack.run(step, &["user", "disable", alice]);
-    assert!(
-        !stack.can_log_in(step, alice, alice_password),
-        "[{step}] {alice} still logs in after `user disable`"
-    );
-    let subject = stack.token("disabled");
-    stack.deliver(step, "sender@client.example.net", alice, &subject);
-    let imap = stack.container("imap");
-    let start = Instant::now();
-    loop {
-        let found = docker(&[
-            "exec", &imap, "doveadm", "search", "-u", alice, "mailbox", "INBOX", "subject",
-            &subject,
-        ]);
-        if !found.trim().is_empty() {
-            break;
-        }
-        assert!(
-            start.elapsed() < DELIVERY,
-            "[{step}] mail to the disabled {alice} was not delivered"
+        assert_eq!(
+            stack.count_subject(step, alice, alice_password, &subject),
+            1,
+            "[{step}] the message delivered while disabled is not in the INBOX"
         );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    stack.run(step, &["user", "enable", alice]);
-    assert!(
-        stack.can_log_in(step, alice, alice_password),
-        "[{step}] {alice} cannot log in after `user enable`"
-    );
-    assert_eq!(
-        stack.count_subject(step, alice, alice_password, &subject),
-        1,
-        "[{step}] the message delivered while disabled is not in the INBOX"
-    );
-    timer.done(step);
+    });
 
     // 8. Two `user add` at the same moment both take effect.
-    let step = "8 concurrent user add";
-    let dave = "dave@example.org";
-    let erin = "erin@example.org";
-    let mut children: Vec<Child> = [dave, erin]
-        .iter()
-        .map(|address| {
-            Command::new(BINARY)
-                .arg("-C")
-                .arg(stack.dir())
-                .args(["user", "add", address, "--password-stdin"])
-                .env_remove("MAILCTL_DIR")
-                .env("NO_COLOR", "1")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for (child, address) in children.iter_mut().zip([dave, erin]) {
-        let mut stdin = child.stdin.take().unwrap();
-        writeln!(stdin, "{address}-password").unwrap();
-    }
-    for (child, address) in children.into_iter().zip([dave, erin]) {
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "[{step}] `user add {address}` failed\n{}",
-            text(&output)
-        );
-    }
-    for address in [dave, erin] {
-        stack.wait_login(
-            step,
-            address,
-            &format!("{address}-password"),
-            Duration::from_secs(2),
-        );
-    }
-    let output = stack.run(step, &["user", "list", "--json"]);
-    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    for address in [dave, erin] {
-        assert!(
-            listed
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|mailbox| mailbox["address"] == address),
-            "[{step}] `user list` lacks {address}: {listed:#}"
-        );
-    }
-    stack.run(step, &["render", "--check"]);
-    timer.done(step);
+    scenarios.scenario("8 concurrent user add", || {
+        let step = "8 concurrent user add";
+        let dave = "dave@example.org";
+        let erin = "erin@example.org";
+        // Both started before either is given its password.
+        let mut children: Vec<(Child, Option<ChildStdin>)> = [dave, erin]
+            .iter()
+            .map(|address| {
+                Mailctl::in_dir(stack.dir(), &["user", "add", address, "--password-stdin"])
+                    .input(Input::Silent)
+                    .spawn()
+            })
+            .collect();
+        for ((_, stdin), address) in children.iter_mut().zip([dave, erin]) {
+            let mut stdin = stdin.take().unwrap();
+            writeln!(stdin, "{address}-password").unwrap();
+        }
+        for ((child, _), address) in children.into_iter().zip([dave, erin]) {
+            let output = child.wait_with_output().unwrap();
+            assert!(
+                output.status.success(),
+                "[{step}] `user add {address}` failed\n{}",
+                text(&output)
+            );
+        }
+        for address in [dave, erin] {
+            stack.wait_login(
+                step,
+                address,
+                &format!("{address}-password"),
+                Duration::from_secs(2),
+            );
+        }
+        let output = stack.run(step, &["user", "list", "--json"]);
+        let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        for address in [dave, erin] {
+            assert!(
+                listed
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|mailbox| mailbox["address"] == address),
+                "[{step}] `user list` lacks {address}: {listed:#}"
+            );
+        }
+        stack.run(step, &["render", "--check"]);
+    });
 
     // 9. A new password replaces the old one at once.
-    let step = "9 passwd";
-    let new_password = "alice-password-2";
-    stack.run_input(
-        step,
-        &["user", "passwd", alice, "--password-stdin"],
-        &format!("{new_password}\n"),
-    );
-    assert!(
-        !stack.can_log_in(step, alice, alice_password),
-        "[{step}] the old password still logs in"
-    );
-    assert!(
-        stack.can_log_in(step, alice, new_password),
-        "[{step}] the new password does not log in"
-    );
-    timer.done(step);
+    scenarios.scenario("9 passwd", || {
+        let step = "9 passwd";
+        let new_password = "alice-password-2";
+        stack.run_input(
+            step,
+            &["user", "passwd", alice, "--password-stdin"],
+            &format!("{new_password}\n"),
+        );
+        assert!(
+            !stack.can_log_in(step, alice, alice_password),
+            "[{step}] the old password still logs in"
+        );
+        assert!(
+            stack.can_log_in(step, alice, new_password),
+            "[{step}] the new password does not log in"
+        );
+    });
 }

@@ -6,16 +6,13 @@
 //! records `mailctl dns --format json` prints.
 //!
 //! One stack, made by the real binary (`init`, then mailboxes and aliases
-//! added through the library, then `up`), shared by every step of one test
-//! function so the steps run in order. Each step is named in its failure
-//! message and timed on stderr (`cargo test --test e2e_mail -- --nocapture`).
+//! added through the library, then `up`), shared by the scenarios of this
+//! suite, which run in order (the last ones take the stack down and up).
 //! Deliveries are awaited by polling IMAP until a deadline, never by fixed
 //! sleeps. The `Cleanup` guard runs `down --volumes --yes` however the test
 //! ends (`MAILCTL_TEST_KEEP=1` keeps the stack for a post-mortem).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use std::cell::LazyCell;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -23,14 +20,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use common::{
+use crate::harness::Scenarios;
+
+use crate::support::clients::{self, search_uids, Imaps, Tls};
+use crate::support::swaks::Swaks;
+use crate::support::{
     assert_success, containers, docker, ensure_base_image, mailctl, networks, new_project_with,
-    serial, stderr, stdout, text, volumes, Cleanup,
+    stderr, stdout, text, volumes, Cleanup,
 };
+use base64::Engine as _;
 use mailctl::config::{Alias, Mailbox};
 
-const HOST: &str = "127.0.0.1";
+use crate::support::clients::HOST;
 /// Debian's interpreter: the one with python3-dkim and python3-nacl (the
 /// `python3` on PATH may be another build without them).
 const PYTHON: &str = "/usr/bin/python3";
@@ -50,38 +51,6 @@ fn password(user: &str) -> &'static str {
         BOB => "bob-secret-e2e-2",
         CAROL => "carol-secret-e2e-3",
         other => panic!("no password for {other}"),
-    }
-}
-
-/// Runs `body` as the named step: prints its duration to stderr and, when it
-/// panics, fails with the step's name in front of the message.
-fn step<T>(started: Instant, name: &str, body: impl FnOnce() -> T) -> T {
-    let begin = Instant::now();
-    eprintln!("[e2e {:>6.1}s] {name} ...", started.elapsed().as_secs_f64());
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-        Ok(value) => {
-            eprintln!(
-                "[e2e {:>6.1}s] {name}: ok in {:.1}s",
-                started.elapsed().as_secs_f64(),
-                begin.elapsed().as_secs_f64()
-            );
-            value
-        }
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| {
-                    payload
-                        .downcast_ref::<&str>()
-                        .map(|text| (*text).to_owned())
-                })
-                .unwrap_or_else(|| "(no message)".to_owned());
-            panic!(
-                "step `{name}` failed after {:.1}s: {message}",
-                begin.elapsed().as_secs_f64()
-            );
-        }
     }
 }
 
@@ -114,56 +83,6 @@ enum Smtp {
     Submissions,
 }
 
-/// One swaks conversation: its transcript (stdout and stderr).
-struct Swaks {
-    transcript: String,
-}
-
-impl Swaks {
-    /// The queue id when the server accepted the message.
-    fn queue_id(&self) -> Option<String> {
-        self.transcript
-            .lines()
-            .find_map(|line| line.split_once(" Ok: queued as "))
-            .map(|(_, id)| id.trim().to_owned())
-    }
-
-    /// The first 5xx reply of the server (swaks marks errors `<-*`, or
-    /// `<~*` inside TLS).
-    fn refusal(&self) -> Option<String> {
-        self.transcript
-            .lines()
-            .find(|line| {
-                (line.starts_with("<-* 5") || line.starts_with("<~* 5"))
-                    && line.get(4..7).is_some_and(|code| {
-                        code.chars().all(|character| character.is_ascii_digit())
-                    })
-            })
-            .map(str::to_owned)
-    }
-
-    #[track_caller]
-    fn assert_queued(&self, what: &str) -> String {
-        match self.queue_id() {
-            Some(id) => id,
-            None => panic!("{what}: not accepted\n{}", self.transcript),
-        }
-    }
-
-    #[track_caller]
-    fn assert_refused(&self, what: &str) -> String {
-        assert!(
-            self.queue_id().is_none(),
-            "{what}: accepted, expected a 5xx refusal\n{}",
-            self.transcript
-        );
-        match self.refusal() {
-            Some(line) => line,
-            None => panic!("{what}: no 5xx reply\n{}", self.transcript),
-        }
-    }
-}
-
 impl Stack {
     fn port(&self, name: &str) -> u16 {
         self.ports[name]
@@ -185,49 +104,18 @@ impl Stack {
     /// headers, AUTH and the body.
     fn swaks(&self, smtp: Smtp, extra: &[&str]) -> Swaks {
         let (port, tls) = match smtp {
-            Smtp::Mx => (self.port("smtp"), "--tls"),
-            Smtp::Submission => (self.port("submission"), "--tls"),
-            Smtp::Submissions => (self.port("submissions"), "--tlsc"),
+            Smtp::Mx => (self.port("smtp"), Tls::StartTls),
+            Smtp::Submission => (self.port("submission"), Tls::StartTls),
+            Smtp::Submissions => (self.port("submissions"), Tls::Implicit),
         };
-        let server = format!("{HOST}:{port}");
-        let output = Command::new("swaks")
-            .args([
-                "--server",
-                &server,
-                tls,
-                "--helo",
-                "client.outside.test",
-                "--timeout",
-                "30",
-            ])
-            .args(extra)
-            .stdin(Stdio::null())
-            .output()
-            .expect("cannot run swaks");
-        Swaks {
-            transcript: format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
-        }
+        clients::swaks(port, tls, 30, extra)
     }
 
-    /// Mail from outside, unauthenticated.
+    /// A message from outside (no AUTH) to `to`.
     fn send_from_outside(&self, smtp: Smtp, to: &str, subject: &str, body: &str) -> Swaks {
-        self.swaks(
-            smtp,
-            &[
-                "--from",
-                "sender@outside.test",
-                "--to",
-                to,
-                "--header",
-                &format!("Subject: {subject}"),
-                "--body",
-                body,
-            ],
-        )
+        let args = clients::message_from_outside(to, subject, body);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.swaks(smtp, &args)
     }
 
     /// Mail submitted by `user` (AUTH PLAIN with `secret`) from `from`.
@@ -264,29 +152,10 @@ impl Stack {
     /// One IMAP command over IMAPS with curl; `path` is the URL path
     /// (`INBOX`, `INBOX;UID=3`). Errors carry curl's exit code and stderr.
     fn imap(&self, user: &str, path: &str, command: Option<&str>) -> Result<String, String> {
-        let url = format!("imaps://{HOST}:{}/{path}", self.port("imaps"));
-        let mut curl = Command::new("curl");
-        curl.args(["-sSk", "--max-time", "20", &url, "-u"])
-            .arg(format!("{user}:{}", password(user)));
-        if let Some(command) = command {
-            curl.args(["-X", command]);
+        Imaps {
+            port: self.port("imaps"),
         }
-        let output = curl.output().expect("cannot run curl");
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).replace('\r', ""))
-        } else {
-            Err(text(&output))
-        }
-    }
-
-    /// UIDs of `user`'s INBOX messages whose subject holds `token`.
-    fn search(&self, user: &str, token: &str) -> Result<Vec<u32>, String> {
-        let answer = self.imap(
-            user,
-            "INBOX",
-            Some(&format!("UID SEARCH SUBJECT \"{token}\"")),
-        )?;
-        Ok(search_uids(&answer))
+        .command(user, password(user), path, command)
     }
 
     fn count(&self, user: &str) -> usize {
@@ -304,22 +173,19 @@ impl Stack {
     /// Polls `user`'s INBOX until a message with `token` in its subject
     /// arrives, and returns it; fails after [`DELIVERY_DEADLINE`].
     fn wait_for_message(&self, user: &str, token: &str) -> String {
-        let begin = Instant::now();
-        let mut last = String::new();
-        while begin.elapsed() < DELIVERY_DEADLINE {
-            match self.search(user, token) {
-                Ok(uids) if !uids.is_empty() => {
-                    eprintln!(
-                        "    `{token}` in {user}'s INBOX after {:.1}s",
-                        begin.elapsed().as_secs_f64()
-                    );
-                    return self.fetch(user, uids[0]);
-                }
-                Ok(_) => last = "not there yet".to_owned(),
-                Err(error) => last = error,
+        let imaps = Imaps {
+            port: self.port("imaps"),
+        };
+        let last = match imaps.wait_for(user, password(user), token, DELIVERY_DEADLINE) {
+            Ok((uid, waited)) => {
+                eprintln!(
+                    "    `{token}` in {user}'s INBOX after {:.1}s",
+                    waited.as_secs_f64()
+                );
+                return self.fetch(user, uid);
             }
-            std::thread::sleep(Duration::from_millis(300));
-        }
+            Err(last) => last,
+        };
         let queue = Command::new("docker")
             .args(["exec", &self.container("smtp"), "postqueue", "-p"])
             .output()
@@ -368,16 +234,6 @@ impl Stack {
             .expect("cannot run curl");
         stdout(&output)
     }
-}
-
-/// The UIDs of an `* SEARCH` answer.
-fn search_uids(answer: &str) -> Vec<u32> {
-    answer
-        .lines()
-        .filter_map(|line| line.strip_prefix("* SEARCH"))
-        .flat_map(str::split_whitespace)
-        .filter_map(|uid| uid.parse().ok())
-        .collect()
 }
 
 /// A plain-text SMTP conversation (no TLS): each command's full reply.
@@ -435,10 +291,7 @@ fn project_state(name: &str) -> String {
     ])
 }
 
-#[test]
-fn mail_flows_end_to_end() {
-    let _serial = serial();
-    let started = Instant::now();
+pub fn suite(scenarios: &mut Scenarios) {
     for (tool, args) in [
         ("swaks", vec!["--version"]),
         ("curl", vec!["--version"]),
@@ -457,7 +310,7 @@ fn mail_flows_end_to_end() {
         );
     }
 
-    let stack = step(started, "0. init, add mailboxes and aliases, up", || {
+    let stack = LazyCell::new(|| {
         ensure_base_image();
         let (project, ports) = new_project_with(
             "e2e",
@@ -476,104 +329,94 @@ fn mail_flows_end_to_end() {
         assert_success(&output, "mailctl up");
         stack
     });
-    let name = stack.project.project.clone();
 
-    step(
-        started,
-        "1. inbound on 25 with STARTTLS, read over IMAPS",
-        || {
-            for user in [BOB, CAROL] {
-                let token = stack.token(&format!("inbound-{}", user.replace('@', "-at-")));
-                let body = format!("Inbound test for {user}");
-                let swaks = stack.send_from_outside(Smtp::Mx, user, &token, &body);
-                swaks.assert_queued(&format!("port 25 to {user}"));
-                assert!(
-                    swaks
-                        .transcript
-                        .contains("<-  220 2.0.0 Ready to start TLS")
-                        && swaks.transcript.contains("=== TLS started"),
-                    "port 25 to {user}: STARTTLS was not used\n{}",
-                    swaks.transcript
-                );
-                let message = stack.wait_for_message(user, &token);
-                assert!(message.contains(&body), "{user}: wrong body\n{message}");
-            }
-        },
-    );
-
-    step(
-        started,
-        "2. submission on 587 and 465, DKIM verifies",
-        || {
-            let output = mailctl(stack.dir(), &["dns", "--format", "json"]);
-            assert_success(&output, "mailctl dns --format json");
-            let records = stack.scratch.join("dns.json");
-            std::fs::write(&records, &output.stdout).unwrap();
-
-            for (smtp, from, to, what) in [
-                (Smtp::Submission, BOB, CAROL, "587 STARTTLS+AUTH, ARGON2ID"),
-                (
-                    Smtp::Submissions,
-                    CAROL,
-                    BOB,
-                    "465 implicit TLS, SHA512-CRYPT",
-                ),
-            ] {
-                let token = stack.token(&format!("submit-{smtp:?}"));
-                let swaks = stack.submit(smtp, from, password(from), from, to, &token);
-                swaks.assert_queued(what);
-                let message = stack.wait_for_message(to, &token);
-                let report = stack.verify_dkim(&format!("delivered {smtp:?}"), &message, &records);
-                let domain = from.split_once('@').unwrap().1;
-                assert!(
-                    report.contains(&format!("d={domain} ")),
-                    "{what}: not signed for {domain}\n{report}"
-                );
-                eprintln!("    {what}: {}", report.trim().replace('\n', "; "));
-            }
-
-            // A foreign recipient: with offline DNS the message stays queued.
-            let token = stack.token("outbound");
-            let swaks = stack.submit(
-                Smtp::Submission,
-                BOB,
-                password(BOB),
-                BOB,
-                "someone@relay-test.example.net",
-                &token,
+    scenarios.scenario("1. inbound on 25 with STARTTLS, read over IMAPS", || {
+        for user in [BOB, CAROL] {
+            let token = stack.token(&format!("inbound-{}", user.replace('@', "-at-")));
+            let body = format!("Inbound test for {user}");
+            let swaks = stack.send_from_outside(Smtp::Mx, user, &token, &body);
+            swaks.assert_queued(&format!("port 25 to {user}"));
+            assert!(
+                swaks
+                    .transcript
+                    .contains("<-  220 2.0.0 Ready to start TLS")
+                    && swaks.transcript.contains("=== TLS started"),
+                "port 25 to {user}: STARTTLS was not used\n{}",
+                swaks.transcript
             );
-            let queue_id = swaks.assert_queued("587 to a foreign domain");
-            let smtp = stack.container("smtp");
-            let begin = Instant::now();
-            let message = loop {
-                let output = Command::new("docker")
-                    .args(["exec", &smtp, "postcat", "-bh", "-q", &queue_id])
-                    .output()
-                    .unwrap();
-                let message = stdout(&output);
-                if output.status.success() && message.contains(&token) {
-                    break message;
-                }
-                assert!(
-                    begin.elapsed() < Duration::from_secs(20),
-                    "queued message {queue_id} cannot be read with postcat\n{}\nqueue:\n{}",
-                    text(&output),
-                    docker(&["exec", &smtp, "postqueue", "-p"])
-                );
-                std::thread::sleep(Duration::from_millis(300));
-            };
-            let report = stack.verify_dkim("outbound", &message, &records);
-            assert!(report.contains("d=example.test "), "{report}");
-            eprintln!(
-                "    outbound {queue_id}: {}",
-                report.trim().replace('\n', "; ")
-            );
-            docker(&["exec", &smtp, "postsuper", "-d", &queue_id]);
-        },
-    );
+            let message = stack.wait_for_message(user, &token);
+            assert!(message.contains(&body), "{user}: wrong body\n{message}");
+        }
+    });
 
-    step(
-        started,
+    scenarios.scenario("2. submission on 587 and 465, DKIM verifies", || {
+        let output = mailctl(stack.dir(), &["dns", "--format", "json"]);
+        assert_success(&output, "mailctl dns --format json");
+        let records = stack.scratch.join("dns.json");
+        std::fs::write(&records, &output.stdout).unwrap();
+
+        for (smtp, from, to, what) in [
+            (Smtp::Submission, BOB, CAROL, "587 STARTTLS+AUTH, ARGON2ID"),
+            (
+                Smtp::Submissions,
+                CAROL,
+                BOB,
+                "465 implicit TLS, SHA512-CRYPT",
+            ),
+        ] {
+            let token = stack.token(&format!("submit-{smtp:?}"));
+            let swaks = stack.submit(smtp, from, password(from), from, to, &token);
+            swaks.assert_queued(what);
+            let message = stack.wait_for_message(to, &token);
+            let report = stack.verify_dkim(&format!("delivered {smtp:?}"), &message, &records);
+            let domain = from.split_once('@').unwrap().1;
+            assert!(
+                report.contains(&format!("d={domain} ")),
+                "{what}: not signed for {domain}\n{report}"
+            );
+            eprintln!("    {what}: {}", report.trim().replace('\n', "; "));
+        }
+
+        // A foreign recipient: with offline DNS the message stays queued.
+        let token = stack.token("outbound");
+        let swaks = stack.submit(
+            Smtp::Submission,
+            BOB,
+            password(BOB),
+            BOB,
+            "someone@relay-test.example.net",
+            &token,
+        );
+        let queue_id = swaks.assert_queued("587 to a foreign domain");
+        let smtp = stack.container("smtp");
+        let begin = Instant::now();
+        let message = loop {
+            let output = Command::new("docker")
+                .args(["exec", &smtp, "postcat", "-bh", "-q", &queue_id])
+                .output()
+                .unwrap();
+            let message = stdout(&output);
+            if output.status.success() && message.contains(&token) {
+                break message;
+            }
+            assert!(
+                begin.elapsed() < Duration::from_secs(20),
+                "queued message {queue_id} cannot be read with postcat\n{}\nqueue:\n{}",
+                text(&output),
+                docker(&["exec", &smtp, "postqueue", "-p"])
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        let report = stack.verify_dkim("outbound", &message, &records);
+        assert!(report.contains("d=example.test "), "{report}");
+        eprintln!(
+            "    outbound {queue_id}: {}",
+            report.trim().replace('\n', "; ")
+        );
+        docker(&["exec", &smtp, "postsuper", "-d", &queue_id]);
+    });
+
+    scenarios.scenario(
         "3. refusals: relay, AUTH before TLS, password, sender",
         || {
             let foreign = "victim@foreign.example.net";
@@ -633,7 +476,7 @@ fn mail_flows_end_to_end() {
         },
     );
 
-    step(started, "4. alias, catch-all, role alias, GTUBE", || {
+    scenarios.scenario("4. alias, catch-all, role alias, GTUBE", || {
         let token = stack.token("alias");
         stack
             .send_from_outside(Smtp::Mx, TEAM, &token, "for the team")
@@ -661,7 +504,7 @@ fn mail_flows_end_to_end() {
         eprintln!("    GTUBE: {refusal}");
     });
 
-    step(started, "rspamd controller behind web: password", || {
+    scenarios.scenario("rspamd controller behind web: password", || {
         let secret =
             std::fs::read_to_string(stack.dir().join("secrets/rspamd-controller-password"))
                 .unwrap();
@@ -684,7 +527,8 @@ fn mail_flows_end_to_end() {
         );
     });
 
-    step(started, "5a. a second up changes nothing", || {
+    scenarios.scenario("5a. a second up changes nothing", || {
+        let name = stack.project.project.clone();
         let before = containers(&name);
         assert_eq!(before.len(), 7, "{}", project_state(&name));
         let output = mailctl(stack.dir(), &["up"]);
@@ -701,7 +545,8 @@ fn mail_flows_end_to_end() {
         );
     });
 
-    step(started, "5b. down then up keeps every message", || {
+    scenarios.scenario("5b. down then up keeps every message", || {
+        let name = stack.project.project.clone();
         let before: Vec<(&str, usize)> = [ADMIN, BOB, CAROL]
             .iter()
             .map(|user| (*user, stack.count(user)))
@@ -727,17 +572,14 @@ fn mail_flows_end_to_end() {
         stack.wait_for_message(BOB, &token);
     });
 
-    step(started, "5c. down --volumes --yes leaves nothing", || {
+    scenarios.scenario("5c. down --volumes --yes leaves nothing", || {
+        let name = stack.project.project.clone();
         let output = mailctl(stack.dir(), &["down", "--volumes", "--yes"]);
         assert_success(&output, "down --volumes --yes");
         assert!(containers(&name).is_empty(), "{}", project_state(&name));
         assert!(networks(&name).is_empty(), "{:?}", networks(&name));
         assert!(volumes(&name).is_empty(), "{:?}", volumes(&name));
     });
-    eprintln!(
-        "[e2e {:>6.1}s] all steps passed",
-        started.elapsed().as_secs_f64()
-    );
 }
 
 /// Adds bob (ARGON2ID) and carol (SHA512-CRYPT), an alias to both, and a

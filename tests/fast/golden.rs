@@ -2,8 +2,6 @@
 //! `examples/`, with fixed secrets and a fixed project path, so a template
 //! change shows up as a reviewed snapshot diff.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::path::Path;
 
 use mailctl::render::{render, Overrides, RenderInput};

@@ -1,22 +1,29 @@
-//! The real-Docker test harness shared by `tests/lifecycle.rs` and
-//! `tests/e2e_mail.rs`: runs the real `mailctl` binary and `docker`, creates
+//! What the test binaries share (`tests/fast`, `tests/e2e`): runs the real
+//! `mailctl` binary and `docker`, creates
 //! `debian:bookworm-slim` when it is missing, picks a unique project name,
 //! free host ports and a free private subnet, and removes everything a
 //! project made when the test ends, however it ends (the [`Cleanup`] guard).
 //! Each test binary uses a part of it, hence the `dead_code` allowance.
+//! Suites run side by side in one process, so ports and subnets are handed
+//! out once each.
 #![allow(dead_code)]
 
 pub mod bind;
+pub mod clients;
 pub mod internet;
+pub mod run;
+pub mod swaks;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
-pub const BINARY: &str = env!("CARGO_BIN_EXE_mailctl");
+#[allow(unused_imports)]
+pub use run::{Input, Mailctl, BINARY};
+
 pub const PORT_NAMES: [&str; 8] = [
     "smtp",
     "submissions",
@@ -28,47 +35,38 @@ pub const PORT_NAMES: [&str; 8] = [
     "https",
 ];
 
+/// `mailctl init` as the README calls it: two domains, the admin mailbox,
+/// a self-signed certificate (no ACME in tests unless a test asks).
+pub const INIT: [&str; 11] = [
+    "init",
+    "--hostname",
+    "mail.example.test",
+    "--domain",
+    "example.test",
+    "--domain",
+    "example.org",
+    "--admin",
+    "admin@example.test",
+    "--tls",
+    "self-signed",
+];
+
 /// Runs `mailctl -C <dir> <args>` with stdin closed (no terminal).
 pub fn mailctl(dir: &Path, args: &[&str]) -> Output {
-    mailctl_with_env(dir, args, &[])
-}
-
-fn mailctl_command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env_remove("MAILCTL_DIR")
-        .env("NO_COLOR", "1");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command
+    Mailctl::in_dir(dir, args).output()
 }
 
 pub fn mailctl_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    mailctl_command(dir, args, env)
-        .stdin(Stdio::null())
+    env.iter()
+        .fold(Mailctl::in_dir(dir, args), |run, (key, value)| {
+            run.env(key, value)
+        })
         .output()
-        .expect("cannot run mailctl")
 }
 
 /// Runs `mailctl -C <dir> <args>` with `input` on stdin (still no terminal).
 pub fn mailctl_with_input(dir: &Path, args: &[&str], input: &str) -> Output {
-    let mut child = mailctl_command(dir, args, &[])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run mailctl");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().expect("cannot run mailctl")
+    Mailctl::in_dir(dir, args).stdin(input).output()
 }
 
 pub fn text(output: &Output) -> String {
@@ -181,15 +179,72 @@ pub fn ensure_base_image() {
     );
 }
 
-/// Eight distinct free TCP ports on 127.0.0.1, chosen by the kernel.
+/// The image mailctl builds for `service` from this source tree, built
+/// from the embedded context exactly as `mailctl up` builds it when the
+/// daemon lacks it; its reference.
+pub fn ensure_image(service: &str) -> String {
+    let reference = mailctl::images::reference(service).expect("image reference");
+    let present = Command::new("docker")
+        .args(["image", "inspect", &reference])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("cannot run docker");
+    if present.success() {
+        return reference;
+    }
+    ensure_base_image();
+    let context = mailctl::images::context_tar(service).expect("build context");
+    let mut child = Command::new("docker")
+        .args(["build", "-q", "-t", &reference, "-f"])
+        .arg(mailctl::images::dockerfile(service))
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run docker build");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&context)
+        .expect("cannot send the build context");
+    let output = child.wait_with_output().expect("cannot run docker build");
+    assert!(
+        output.status.success(),
+        "docker build of {reference} failed\n{}",
+        text(&output)
+    );
+    reference
+}
+
+/// Ports and subnets this process has handed out: suites run side by side,
+/// and a port found free is free only until somebody binds it.
+static HANDED_OUT: Mutex<(BTreeSet<u16>, BTreeSet<String>)> =
+    Mutex::new((BTreeSet::new(), BTreeSet::new()));
+
+fn handed_out() -> std::sync::MutexGuard<'static, (BTreeSet<u16>, BTreeSet<String>)> {
+    HANDED_OUT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Eight distinct free TCP ports on 127.0.0.1, chosen by the kernel and
+/// never handed out twice in this process.
 pub fn free_ports() -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..PORT_NAMES.len())
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("cannot bind a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|listener| listener.local_addr().unwrap().port())
-        .collect()
+    let mut handed_out = handed_out();
+    let mut ports = Vec::new();
+    let mut listeners = Vec::new();
+    while ports.len() < PORT_NAMES.len() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("cannot bind a free port");
+        let port = listener.local_addr().unwrap().port();
+        if handed_out.0.insert(port) {
+            ports.push(port);
+        }
+        listeners.push(listener);
+    }
+    ports
 }
 
 /// A /24 that no Docker network uses yet.
@@ -209,10 +264,13 @@ pub fn free_subnet() -> String {
         docker(&args)
     };
     let start = std::process::id() % 200;
-    (0..200)
+    let mut handed_out = handed_out();
+    let subnet = (0..200)
         .map(|offset| format!("10.213.{}.0/24", (start + offset) % 200 + 20))
-        .find(|subnet| !used.contains(subnet.as_str()))
-        .expect("no free test subnet")
+        .find(|subnet| !used.contains(subnet.as_str()) && !handed_out.1.contains(subnet))
+        .expect("no free test subnet");
+    handed_out.1.insert(subnet.clone());
+    subnet
 }
 
 /// Removes everything the project made when the test ends, however it ends.
@@ -280,23 +338,11 @@ pub fn new_project_with(
     stdin: Option<&str>,
 ) -> (Cleanup, BTreeMap<&'static str, u16>) {
     let ports: BTreeMap<&'static str, u16> = PORT_NAMES.iter().copied().zip(free_ports()).collect();
-    let mut args: Vec<String> = [
-        "--hostname",
-        "mail.example.test",
-        "--domain",
-        "example.test",
-        "--domain",
-        "example.org",
-        "--admin",
-        "admin@example.test",
-        "--tls",
-        "self-signed",
-        "--bind",
-        "127.0.0.1",
-    ]
-    .iter()
-    .map(|arg| (*arg).to_owned())
-    .collect();
+    let mut args: Vec<String> = INIT[1..]
+        .iter()
+        .chain(&["--bind", "127.0.0.1"])
+        .map(|arg| (*arg).to_owned())
+        .collect();
     for (name, port) in &ports {
         args.push("--port".to_owned());
         args.push(format!("{name}={port}"));
@@ -332,43 +378,4 @@ pub fn init_project(prefix: &str, args: &[&str], stdin: Option<&str>) -> Cleanup
     };
     assert_success(&output, "mailctl init");
     cleanup
-}
-
-/// One stack at a time within a test binary: its tests never overlap.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Runs `body` as a named scenario of an end-to-end test that shares one
-/// stack: a failure is recorded in `failures` (the test asserts none at the
-/// end) and the next scenarios still run. `MAILCTL_SCENARIO=<part of a
-/// name>` runs only the matching ones.
-pub fn scenario(failures: &mut Vec<String>, name: &str, body: impl FnOnce()) {
-    if let Ok(only) = std::env::var("MAILCTL_SCENARIO") {
-        if !name.contains(&only) {
-            eprintln!("--- scenario skipped (MAILCTL_SCENARIO): {name}");
-            return;
-        }
-    }
-    eprintln!("--- scenario: {name}");
-    let started = std::time::Instant::now();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-        Ok(()) => eprintln!(
-            "--- scenario `{name}` passed in {:.1} s",
-            started.elapsed().as_secs_f64()
-        ),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
-                .unwrap_or_default();
-            eprintln!("--- scenario `{name}` FAILED:\n{message}");
-            failures.push(format!("{name}: {}", message.lines().next().unwrap_or("")));
-        }
-    }
 }

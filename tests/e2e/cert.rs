@@ -1,5 +1,5 @@
 //! End-to-end tests of `mailctl cert` against a real ACME server (Debian's
-//! `pebble`) and a real DNS server (BIND 9, `tests/common/bind.rs`) on
+//! `pebble`) and a real DNS server (BIND 9, `tests/support/bind.rs`) on
 //! 127.0.0.1, with one real stack in Docker.
 //!
 //! BIND serves the test domains (every certificate name points at
@@ -10,18 +10,18 @@
 //! management endpoint hands out, which `openssl s_client
 //! -verify_return_error` is given on every TLS port.
 //!
-//! The steps run in order in one test function and share the stack: issue
+//! The scenarios run in order on one shared stack, each starting from the
+//! certificate the one before left: issue
 //! over HTTP-01 through `web`; renew (not due, then forced, with IMAP and
 //! SMTP sessions opened before and finished after); a challenge that cannot
 //! succeed; DNS-01 through RFC 2136. No container may be recreated or
 //! restarted at any point.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::harness::Scenarios;
+use crate::support::bind::Bind;
+use crate::support::{docker, new_project_with, stderr, stdout, text, Cleanup};
 
-use common::bind::Bind;
-use common::{docker, ensure_base_image, new_project_with, stderr, stdout, text};
-
+use std::cell::{LazyCell, RefCell};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -32,7 +32,7 @@ const ADMIN: &str = "admin@example.test";
 const ADMIN_PASSWORD: &str = "admin-password-0";
 
 fn mailctl(dir: &Path, args: &[&str]) -> Output {
-    common::mailctl(dir, args)
+    crate::support::mailctl(dir, args)
 }
 
 fn run(program: &str, args: &[&str]) -> Output {
@@ -41,13 +41,6 @@ fn run(program: &str, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|error| panic!("cannot run {program}: {error}"))
-}
-
-fn step(name: &str, started: Instant) {
-    eprintln!(
-        "step `{name}` took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
 }
 
 /// Container name → `id StartedAt` for every container of the project.
@@ -155,7 +148,7 @@ impl Pebble {
             "-extfile",
             &path("ext.cnf"),
         ]);
-        let ports = common::free_ports();
+        let ports = crate::support::free_ports();
         let (listen, management, tls) = (ports[0], ports[1], ports[2]);
         let config = serde_json::json!({
             "pebble": {
@@ -621,13 +614,21 @@ fn challenge_records_added(log: &str) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-#[test]
-fn certificates_from_pebble() {
-    let _serial = common::serial();
-    let started = Instant::now();
-    ensure_base_image();
+/// What the scenarios share: BIND with both zones, Pebble, and a project
+/// in letsencrypt mode with Pebble as its directory.
+struct Setup {
+    bind: RefCell<Bind>,
+    guard: Cleanup,
+    ports: BTreeMap<&'static str, u16>,
+    dir: PathBuf,
+    pebble: Pebble,
+    ca_root: String,
+    resolver: String,
+    config_path: PathBuf,
+}
 
-    let mut bind = Bind::start(&[
+fn setup() -> Setup {
+    let bind = Bind::start(&[
         ("example.test", &zone_records("example.test", "127.0.0.1")),
         ("example.org", &zone_records("example.org", "127.0.0.1")),
     ]);
@@ -640,7 +641,6 @@ fn certificates_from_pebble() {
     let pebble = Pebble::start(ports["http"], bind.addr());
     let ca_root = pebble.ca_root().display().to_string();
     let resolver = bind.addr().to_string();
-
     // letsencrypt mode with Pebble as the directory; the threshold is
     // checked against Pebble's five-year certificates below.
     let config_path = dir.join("mailctl.yaml");
@@ -657,615 +657,704 @@ fn certificates_from_pebble() {
     assert!(config.contains(&pebble.url), "{config}");
     assert!(config.contains("mode: letsencrypt"), "{config}");
     std::fs::write(&config_path, config).unwrap();
+    Setup {
+        bind: RefCell::new(bind),
+        guard,
+        ports,
+        dir,
+        pebble,
+        ca_root,
+        resolver,
+        config_path,
+    }
+}
+
+/// The suite: its scenarios run in order on one project, each starting
+/// from the certificate the one before left.
+pub fn suite(scenarios: &mut Scenarios) {
+    scenarios.scenario(
+        "install-timer prints the schedule",
+        install_timer_prints_the_schedule,
+    );
+    let setup = LazyCell::new(setup);
+    // What a scenario leaves for later ones.
+    let mut before_up = String::new();
+    let mut states = BTreeMap::new();
+    let mut root = PathBuf::new();
+    let mut first = String::new();
+    let mut first_key = String::new();
+    let mut second = String::new();
+    let mut second_key = String::new();
 
     // ---- 0. Before the first `up`: a temporary listener answers HTTP-01.
-    let t = Instant::now();
-    let status = cert_status(&dir);
-    assert_eq!(
-        status["live"]["issuer"], "CN=mail.example.test",
-        "{status:#}"
-    );
-    let output = mailctl(
-        &dir,
-        &[
-            "cert",
-            "issue",
-            "--acme-ca-root",
-            &ca_root,
-            "--resolver",
-            &resolver,
-        ],
-    );
-    assert!(
-        output.status.success(),
-        "cert issue with the stack down\n{}\n--- pebble\n{}",
-        text(&output),
-        pebble.log()
-    );
-    assert!(
-        stderr(&output).contains("a temporary listener on 127.0.0.1:"),
-        "{}",
-        text(&output)
-    );
-    assert!(
-        stderr(&output).contains("at the next `mailctl up`"),
-        "{}",
-        text(&output)
-    );
-    let before_up = live_leaf(&dir);
-    step("issue with the stack down", t);
+    scenarios.scenario("issue with the stack down", || {
+        let Setup {
+            dir,
+            pebble,
+            ca_root,
+            resolver,
+            ..
+        } = &*setup;
+        let status = cert_status(dir);
+        assert_eq!(
+            status["live"]["issuer"], "CN=mail.example.test",
+            "{status:#}"
+        );
+        let output = mailctl(
+            dir,
+            &[
+                "cert",
+                "issue",
+                "--acme-ca-root",
+                ca_root,
+                "--resolver",
+                resolver,
+            ],
+        );
+        assert!(
+            output.status.success(),
+            "cert issue with the stack down\n{}\n--- pebble\n{}",
+            text(&output),
+            pebble.log()
+        );
+        assert!(
+            stderr(&output).contains("a temporary listener on 127.0.0.1:"),
+            "{}",
+            text(&output)
+        );
+        assert!(
+            stderr(&output).contains("at the next `mailctl up`"),
+            "{}",
+            text(&output)
+        );
+        before_up = live_leaf(dir);
+    });
 
-    let output = mailctl(&dir, &["up"]);
-    assert!(output.status.success(), "up\n{}", text(&output));
-    assert!(
-        !stderr(&output).contains("self-signed") && !stderr(&output).contains("expires in"),
-        "up has nothing to warn about the certificate\n{}",
-        text(&output)
-    );
-    let states = container_states(&guard.project);
-    assert_eq!(states.len(), 7, "{states:?}");
-    let root = pebble.issuing_root();
-    assert_all_ports_serve(&ports, &root, &before_up, "after up");
-    assert_extra_served(&ports, &root, &dir, "after up");
-    step("up", started);
+    scenarios.scenario("up", || {
+        let Setup {
+            guard,
+            ports,
+            dir,
+            pebble,
+            ..
+        } = &*setup;
+        let output = mailctl(dir, &["up"]);
+        assert!(output.status.success(), "up\n{}", text(&output));
+        assert!(
+            !stderr(&output).contains("self-signed") && !stderr(&output).contains("expires in"),
+            "up has nothing to warn about the certificate\n{}",
+            text(&output)
+        );
+        states = container_states(&guard.project);
+        assert_eq!(states.len(), 7, "{states:?}");
+        root = pebble.issuing_root();
+        assert_all_ports_serve(ports, &root, &before_up, "after up");
+        assert_extra_served(ports, &root, dir, "after up");
+    });
 
     // ---- 1. HTTP-01 through the running web container.
-    let t = Instant::now();
-    let output = mailctl(
-        &dir,
-        &[
-            "cert",
-            "issue",
-            "--acme-ca-root",
-            &ca_root,
-            "--resolver",
-            &resolver,
-        ],
-    );
-    assert!(
-        output.status.success(),
-        "cert issue (http-01)\n{}\n--- pebble\n{}",
-        text(&output),
-        pebble.log()
-    );
-    let messages = stderr(&output);
-    assert!(messages.contains("through `web`"), "{messages}");
-    assert!(
-        messages.contains("reloaded the certificate in imap, smtp, web"),
-        "{messages}"
-    );
-    let first = live_leaf(&dir);
-    assert_ne!(first, before_up, "cert issue installed no new certificate");
-    assert_all_ports_serve(&ports, &root, &first, "after cert issue");
-    let info = mailctl::cert::parse_certificate(
-        &std::fs::read(dir.join("certs/live/fullchain.pem")).unwrap(),
-    )
-    .unwrap();
-    // Seven names, at most four per certificate: two certificates.
-    assert_eq!(
-        info.names,
-        [
-            "mail.example.test",
-            "mta-sts.example.test",
-            "autoconfig.example.test",
-            "autodiscover.example.test",
-        ]
-    );
-    let extra = mailctl::cert::parse_certificate(
-        &std::fs::read(
-            dir.join("certs/live/extra")
-                .join(EXTRA_ID)
-                .join("fullchain.pem"),
+    scenarios.scenario("issue over HTTP-01", || {
+        let Setup {
+            guard,
+            ports,
+            dir,
+            pebble,
+            ca_root,
+            resolver,
+            ..
+        } = &*setup;
+        let output = mailctl(
+            dir,
+            &[
+                "cert",
+                "issue",
+                "--acme-ca-root",
+                ca_root,
+                "--resolver",
+                resolver,
+            ],
+        );
+        assert!(
+            output.status.success(),
+            "cert issue (http-01)\n{}\n--- pebble\n{}",
+            text(&output),
+            pebble.log()
+        );
+        let messages = stderr(&output);
+        assert!(messages.contains("through `web`"), "{messages}");
+        assert!(
+            messages.contains("reloaded the certificate in imap, smtp, web"),
+            "{messages}"
+        );
+        first = live_leaf(dir);
+        assert_ne!(first, before_up, "cert issue installed no new certificate");
+        assert_all_ports_serve(ports, &root, &first, "after cert issue");
+        let info = mailctl::cert::parse_certificate(
+            &std::fs::read(dir.join("certs/live/fullchain.pem")).unwrap(),
         )
-        .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        extra.names,
-        [
-            "mta-sts.example.org",
-            "autoconfig.example.org",
-            "autodiscover.example.org"
-        ]
-    );
-    assert!(extra.issuer.contains("Pebble"), "{}", extra.issuer);
-    assert_extra_served(&ports, &root, &dir, "after cert issue");
-    assert!(info.issuer.contains("Pebble"), "{}", info.issuer);
-    let accounts: Vec<_> = std::fs::read_dir(dir.join("certs/accounts"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    assert_eq!(accounts.len(), 1, "{accounts:?}");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&accounts[0])
+        .unwrap();
+        // Seven names, at most four per certificate: two certificates.
+        assert_eq!(
+            info.names,
+            [
+                "mail.example.test",
+                "mta-sts.example.test",
+                "autoconfig.example.test",
+                "autodiscover.example.test",
+            ]
+        );
+        let extra = mailctl::cert::parse_certificate(
+            &std::fs::read(
+                dir.join("certs/live/extra")
+                    .join(EXTRA_ID)
+                    .join("fullchain.pem"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            extra.names,
+            [
+                "mta-sts.example.org",
+                "autoconfig.example.org",
+                "autodiscover.example.org"
+            ]
+        );
+        assert!(extra.issuer.contains("Pebble"), "{}", extra.issuer);
+        assert_extra_served(ports, &root, dir, "after cert issue");
+        assert!(info.issuer.contains("Pebble"), "{}", info.issuer);
+        let accounts: Vec<_> = std::fs::read_dir(dir.join("certs/accounts"))
             .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600, "the ACME account key is 0600");
-        let key = std::fs::metadata(dir.join("certs/live/privkey.pem"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(key & 0o777, 0o600, "the certificate key is 0600");
-    }
-    let status = cert_status(&dir);
-    let entry = &status["certificates"][0];
-    assert_eq!(entry["last_attempt"]["result"], "issued", "{status:#}");
-    assert_eq!(entry["in_service"], true, "{status:#}");
-    assert_eq!(status["live"]["issuer"], entry["issuer"], "{status:#}");
-    assert_eq!(
-        status["certificates"].as_array().unwrap().len(),
-        2,
-        "{status:#}"
-    );
-    assert_eq!(status["certificates"][1]["id"], EXTRA_ID, "{status:#}");
-    assert_eq!(
-        status["certificates"][1]["last_attempt"]["result"], "issued",
-        "{status:#}"
-    );
-    assert_eq!(status["certificates"][1]["in_service"], true, "{status:#}");
-    assert_eq!(
-        container_states(&guard.project),
-        states,
-        "cert issue recreated or restarted a container"
-    );
-    step("issue over HTTP-01", t);
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        assert_eq!(accounts.len(), 1, "{accounts:?}");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&accounts[0])
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "the ACME account key is 0600");
+            let key = std::fs::metadata(dir.join("certs/live/privkey.pem"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(key & 0o777, 0o600, "the certificate key is 0600");
+        }
+        let status = cert_status(dir);
+        let entry = &status["certificates"][0];
+        assert_eq!(entry["last_attempt"]["result"], "issued", "{status:#}");
+        assert_eq!(entry["in_service"], true, "{status:#}");
+        assert_eq!(status["live"]["issuer"], entry["issuer"], "{status:#}");
+        assert_eq!(
+            status["certificates"].as_array().unwrap().len(),
+            2,
+            "{status:#}"
+        );
+        assert_eq!(status["certificates"][1]["id"], EXTRA_ID, "{status:#}");
+        assert_eq!(
+            status["certificates"][1]["last_attempt"]["result"], "issued",
+            "{status:#}"
+        );
+        assert_eq!(status["certificates"][1]["in_service"], true, "{status:#}");
+        assert_eq!(
+            container_states(&guard.project),
+            states,
+            "cert issue recreated or restarted a container"
+        );
+        first_key = info.public_key_sha256.clone();
+    });
 
     // ---- 1b. every TLS port as scanners grade it, with the CA's certificate.
-    let t = Instant::now();
-    let findings = testssl_findings(&ports, &root, dir.parent().unwrap());
-    assert!(
-        findings.is_empty(),
-        "testssl.sh graded findings MEDIUM or worse:\n{}",
-        findings.join("\n")
-    );
-    step("testssl.sh on every TLS port", t);
+    scenarios.scenario("testssl.sh on every TLS port", || {
+        let Setup { ports, dir, .. } = &*setup;
+        let findings = testssl_findings(ports, &root, dir.parent().unwrap());
+        assert!(
+            findings.is_empty(),
+            "testssl.sh graded findings MEDIUM or worse:\n{}",
+            findings.join("\n")
+        );
+    });
 
     // ---- 2. renew: nothing on a fresh certificate.
-    let t = Instant::now();
-    let output = mailctl(
-        &dir,
-        &[
-            "--json",
-            "cert",
-            "renew",
-            "--acme-ca-root",
-            &ca_root,
-            "--resolver",
-            &resolver,
-        ],
-    );
-    assert!(output.status.success(), "cert renew\n{}", text(&output));
-    assert!(stderr(&output).contains("not due"), "{}", text(&output));
-    let renewed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let results: Vec<&str> = renewed["certificates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|entry| entry["result"].as_str().unwrap())
-        .collect();
-    assert_eq!(results, ["not-due", "not-due"], "{renewed:#}");
-    assert!(!stderr(&output).contains("ordering"), "{}", text(&output));
-    assert_eq!(
-        live_leaf(&dir),
-        first,
-        "a renewal that is not due changed the certificate"
-    );
-    assert_eq!(
-        cert_status(&dir)["certificates"][0]["last_attempt"]["result"],
-        "not-due"
-    );
-    step("renew, not due", t);
+    scenarios.scenario("renew, not due", || {
+        let Setup {
+            dir,
+            ca_root,
+            resolver,
+            ..
+        } = &*setup;
+        let output = mailctl(
+            dir,
+            &[
+                "--json",
+                "cert",
+                "renew",
+                "--acme-ca-root",
+                ca_root,
+                "--resolver",
+                resolver,
+            ],
+        );
+        assert!(output.status.success(), "cert renew\n{}", text(&output));
+        assert!(stderr(&output).contains("not due"), "{}", text(&output));
+        let renewed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let results: Vec<&str> = renewed["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["result"].as_str().unwrap())
+            .collect();
+        assert_eq!(results, ["not-due", "not-due"], "{renewed:#}");
+        assert!(!stderr(&output).contains("ordering"), "{}", text(&output));
+        assert_eq!(
+            live_leaf(dir),
+            first,
+            "a renewal that is not due changed the certificate"
+        );
+        assert_eq!(
+            cert_status(dir)["certificates"][0]["last_attempt"]["result"],
+            "not-due"
+        );
+    });
 
     // ---- 3. renew with the threshold beyond the certificate's lifetime
     // (Pebble issues for five years), keeping the key; sessions opened
     // before finish normally afterwards.
-    let t = Instant::now();
-    let sessions = Sessions::open(&ports, &root);
-    let output = mailctl(
-        &dir,
-        &[
-            "cert",
-            "renew",
-            "--acme-ca-root",
-            &ca_root,
-            "--resolver",
-            &resolver,
-            "--renew-before-days",
-            "3000",
-            "--reuse-key",
-        ],
-    );
-    assert!(
-        output.status.success(),
-        "cert renew (forced)\n{}\n--- pebble\n{}",
-        text(&output),
-        pebble.log()
-    );
-    assert!(
-        stderr(&output).contains("within the renewal threshold of 3000 day(s)"),
-        "{}",
-        text(&output)
-    );
-    let second = live_leaf(&dir);
-    assert_ne!(second, first, "the renewal installed no new certificate");
-    let renewed = mailctl::cert::parse_certificate(
-        &std::fs::read(dir.join("certs/live/fullchain.pem")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        renewed.public_key_sha256, info.public_key_sha256,
-        "--reuse-key keeps the key (TLSA 3 1 1 stays valid)"
-    );
-    sessions.finish();
-    assert_all_ports_serve(&ports, &root, &second, "after the renewal");
-    assert_extra_served(&ports, &root, &dir, "after the renewal");
-    assert_eq!(
-        container_states(&guard.project),
-        states,
-        "cert renew recreated or restarted a container"
-    );
-    step("renew, forced, sessions survive", t);
+    scenarios.scenario("renew, forced, sessions survive", || {
+        let Setup {
+            guard,
+            ports,
+            dir,
+            pebble,
+            ca_root,
+            resolver,
+            ..
+        } = &*setup;
+        let sessions = Sessions::open(ports, &root);
+        let output = mailctl(
+            dir,
+            &[
+                "cert",
+                "renew",
+                "--acme-ca-root",
+                ca_root,
+                "--resolver",
+                resolver,
+                "--renew-before-days",
+                "3000",
+                "--reuse-key",
+            ],
+        );
+        assert!(
+            output.status.success(),
+            "cert renew (forced)\n{}\n--- pebble\n{}",
+            text(&output),
+            pebble.log()
+        );
+        assert!(
+            stderr(&output).contains("within the renewal threshold of 3000 day(s)"),
+            "{}",
+            text(&output)
+        );
+        second = live_leaf(dir);
+        assert_ne!(second, first, "the renewal installed no new certificate");
+        let renewed = mailctl::cert::parse_certificate(
+            &std::fs::read(dir.join("certs/live/fullchain.pem")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            renewed.public_key_sha256, first_key,
+            "--reuse-key keeps the key (TLSA 3 1 1 stays valid)"
+        );
+        sessions.finish();
+        assert_all_ports_serve(ports, &root, &second, "after the renewal");
+        assert_extra_served(ports, &root, dir, "after the renewal");
+        assert_eq!(
+            container_states(&guard.project),
+            states,
+            "cert renew recreated or restarted a container"
+        );
+        second_key = renewed.public_key_sha256.clone();
+    });
 
     // ---- 3b. TLSA rollover (`tls.reuse_key`): `mailctl dns` publishes the
     // key in service and the next one; `cert rollover` waits until DNS
     // serves the next key's record, then moves the certificate to it.
-    let t = Instant::now();
-    let config = std::fs::read_to_string(&config_path).unwrap();
-    assert!(config.contains("  mode: letsencrypt\n"), "{config}");
-    std::fs::write(
-        &config_path,
-        config.replace(
-            "  mode: letsencrypt\n",
-            "  mode: letsencrypt\n  reuse_key: true\n",
-        ),
-    )
-    .unwrap();
-    let next_key = dir.join("certs/next-key.pem");
-    assert!(
-        next_key.exists(),
-        "a renewal that keeps the key makes the next key"
-    );
-    assert_eq!(
-        std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(&next_key).unwrap().permissions()
-        ) & 0o777,
-        0o600
-    );
-    let tlsa = |dir: &Path| -> Vec<String> {
-        let output = mailctl(dir, &["--json", "dns"]);
-        assert!(output.status.success(), "dns\n{}", text(&output));
-        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        json.as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|domain| domain["records"]["records"].as_array().unwrap().iter())
-            .filter(|record| record["type"] == "TLSA")
-            .map(|record| {
-                assert_eq!(record["name"], "_25._tcp.mail.example.test", "{record}");
-                record["value"].as_str().unwrap().to_owned()
-            })
-            .collect()
-    };
-    let published = tlsa(&dir);
-    assert_eq!(published.len(), 2, "{published:?}");
-    assert_eq!(published[0], format!("3 1 1 {}", renewed.public_key_sha256));
-    let next_digest = published[1].trim_start_matches("3 1 1 ").to_owned();
-    assert_ne!(next_digest, renewed.public_key_sha256);
-    let rollover = |extra: &[&str]| {
-        mailctl(
-            &dir,
-            &[
-                &[
-                    "cert",
-                    "rollover",
-                    "--acme-ca-root",
-                    &ca_root,
-                    "--resolver",
-                    &resolver,
-                ][..],
-                extra,
-            ]
-            .concat(),
+    scenarios.scenario("TLSA rollover", || {
+        let Setup {
+            bind,
+            ports,
+            dir,
+            pebble,
+            ca_root,
+            resolver,
+            config_path,
+            ..
+        } = &*setup;
+        let config = std::fs::read_to_string(config_path).unwrap();
+        assert!(config.contains("  mode: letsencrypt\n"), "{config}");
+        std::fs::write(
+            config_path,
+            config.replace(
+                "  mode: letsencrypt\n",
+                "  mode: letsencrypt\n  reuse_key: true\n",
+            ),
         )
-    };
-    let output = rollover(&[]);
-    assert!(
-        !output.status.success(),
-        "rollover before DNS serves the record\n{}",
-        text(&output)
-    );
-    assert!(
-        stderr(&output).contains("DNS does not serve the next key's record")
-            && stderr(&output).contains("hint:"),
-        "{}",
-        text(&output)
-    );
-    assert_eq!(
-        live_leaf(&dir),
-        second,
-        "a refused rollover changed the certificate"
-    );
-    let mut zone = zone_records("example.test", "127.0.0.1");
-    for value in &published {
-        zone.push_str(&format!(
-            "_25._tcp.mail.example.test. 300 IN TLSA {value}\n"
-        ));
-    }
-    bind.set_records("example.test", &zone);
-    let output = rollover(&[]);
-    assert!(
-        output.status.success(),
-        "rollover once DNS serves the record\n{}\n--- pebble\n{}",
-        text(&output),
-        pebble.log()
-    );
-    let third = live_leaf(&dir);
-    let rolled = mailctl::cert::parse_certificate(
-        &std::fs::read(dir.join("certs/live/fullchain.pem")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        rolled.public_key_sha256, next_digest,
-        "the certificate uses the published next key"
-    );
-    let after = tlsa(&dir);
-    assert_eq!(after.len(), 2, "{after:?}");
-    assert_eq!(after[0], format!("3 1 1 {next_digest}"));
-    assert!(
-        !published.contains(&after[1]),
-        "a fresh next key: {after:?}"
-    );
-    assert_all_ports_serve(&ports, &root, &third, "after the rollover");
-    let second = third;
-    // The steps below take a new key at each order again.
-    let config = std::fs::read_to_string(&config_path).unwrap();
-    std::fs::write(&config_path, config.replace("  reuse_key: true\n", "")).unwrap();
-    step("TLSA rollover", t);
+        .unwrap();
+        let next_key = dir.join("certs/next-key.pem");
+        assert!(
+            next_key.exists(),
+            "a renewal that keeps the key makes the next key"
+        );
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::metadata(&next_key).unwrap().permissions()
+            ) & 0o777,
+            0o600
+        );
+        let tlsa = |dir: &Path| -> Vec<String> {
+            let output = mailctl(dir, &["--json", "dns"]);
+            assert!(output.status.success(), "dns\n{}", text(&output));
+            let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            json.as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|domain| domain["records"]["records"].as_array().unwrap().iter())
+                .filter(|record| record["type"] == "TLSA")
+                .map(|record| {
+                    assert_eq!(record["name"], "_25._tcp.mail.example.test", "{record}");
+                    record["value"].as_str().unwrap().to_owned()
+                })
+                .collect()
+        };
+        let published = tlsa(dir);
+        assert_eq!(published.len(), 2, "{published:?}");
+        assert_eq!(published[0], format!("3 1 1 {}", second_key));
+        let next_digest = published[1].trim_start_matches("3 1 1 ").to_owned();
+        assert_ne!(next_digest, second_key);
+        let rollover = |extra: &[&str]| {
+            mailctl(
+                dir,
+                &[
+                    &[
+                        "cert",
+                        "rollover",
+                        "--acme-ca-root",
+                        ca_root,
+                        "--resolver",
+                        resolver,
+                    ][..],
+                    extra,
+                ]
+                .concat(),
+            )
+        };
+        let output = rollover(&[]);
+        assert!(
+            !output.status.success(),
+            "rollover before DNS serves the record\n{}",
+            text(&output)
+        );
+        assert!(
+            stderr(&output).contains("DNS does not serve the next key's record")
+                && stderr(&output).contains("hint:"),
+            "{}",
+            text(&output)
+        );
+        assert_eq!(
+            live_leaf(dir),
+            second,
+            "a refused rollover changed the certificate"
+        );
+        let mut zone = zone_records("example.test", "127.0.0.1");
+        for value in &published {
+            zone.push_str(&format!(
+                "_25._tcp.mail.example.test. 300 IN TLSA {value}\n"
+            ));
+        }
+        bind.borrow_mut().set_records("example.test", &zone);
+        let output = rollover(&[]);
+        assert!(
+            output.status.success(),
+            "rollover once DNS serves the record\n{}\n--- pebble\n{}",
+            text(&output),
+            pebble.log()
+        );
+        let third = live_leaf(dir);
+        let rolled = mailctl::cert::parse_certificate(
+            &std::fs::read(dir.join("certs/live/fullchain.pem")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            rolled.public_key_sha256, next_digest,
+            "the certificate uses the published next key"
+        );
+        let after = tlsa(dir);
+        assert_eq!(after.len(), 2, "{after:?}");
+        assert_eq!(after[0], format!("3 1 1 {next_digest}"));
+        assert!(
+            !published.contains(&after[1]),
+            "a fresh next key: {after:?}"
+        );
+        assert_all_ports_serve(ports, &root, &third, "after the rollover");
+        second = third;
+        // The steps below take a new key at each order again.
+        let config = std::fs::read_to_string(config_path).unwrap();
+        std::fs::write(config_path, config.replace("  reuse_key: true\n", "")).unwrap();
+    });
 
     // ---- 4. a challenge that cannot succeed: mta-sts.example.test points
     // at an address where nothing listens. A new account, so that Pebble
     // cannot pass the name on an authorization from the steps before.
-    let t = Instant::now();
-    new_acme_account(&dir);
-    bind.set_records("example.test", &zone_records("example.test", "127.0.0.2"));
-    let output = mailctl(
-        &dir,
-        &[
-            "cert",
-            "issue",
-            "--acme-ca-root",
-            &ca_root,
-            "--resolver",
-            &resolver,
-        ],
-    );
-    assert!(
-        !output.status.success(),
-        "cert issue must fail\n{}",
-        text(&output)
-    );
-    let messages = stderr(&output);
-    assert!(messages.contains("nothing was ordered"), "{messages}");
-    assert!(messages.contains("mta-sts.example.test"), "{messages}");
-    assert!(messages.contains("127.0.0.2"), "{messages}");
-    assert!(messages.contains("hint:"), "{messages}");
-    // Without the checks, the ACME server's own answer is explained.
-    let output = mailctl(
-        &dir,
-        &[
-            "cert",
-            "issue",
-            "--acme-ca-root",
-            &ca_root,
-            "--resolver",
-            &resolver,
-            "--no-check",
-        ],
-    );
-    assert!(
-        !output.status.success(),
-        "cert issue --no-check must fail\n{}",
-        text(&output)
-    );
-    let messages = stderr(&output);
-    assert!(
-        messages.contains("could not validate `mta-sts.example.test`"),
-        "{messages}"
-    );
-    assert!(
-        messages
-            .contains("http-01 checked http://mta-sts.example.test/.well-known/acme-challenge/"),
-        "{messages}"
-    );
-    assert!(messages.contains("the ACME server answered:"), "{messages}");
-    assert!(
-        messages.contains("urn:ietf:params:acme:error:"),
-        "{messages}"
-    );
-    assert!(
-        messages.contains("the certificate in service stays"),
-        "{messages}"
-    );
-    assert!(
-        messages.contains("hint:") && messages.contains("A record"),
-        "{messages}"
-    );
-    assert_eq!(live_leaf(&dir), second, "a failed order changed certs/live");
-    assert_all_ports_serve(&ports, &root, &second, "after the failed order");
-    let status = cert_status(&dir);
-    assert_eq!(
-        status["certificates"][0]["last_attempt"]["result"], "failed",
-        "{status:#}"
-    );
-    assert!(
-        status["certificates"][0]["last_attempt"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("mta-sts.example.test"),
-        "{status:#}"
-    );
-    assert!(
-        status["certificates"][0]["last_attempt"]["validation"]["answered"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|name| name == "mta-sts.example.test"),
-        "the failed order's record names the challenge answered\n{status:#}"
-    );
-    let text_status = stdout(&mailctl(&dir, &["cert", "status"]));
-    assert!(
-        text_status.contains("last attempt:") && text_status.contains("failed"),
-        "{text_status}"
-    );
-    bind.set_records("example.test", &zone_records("example.test", "127.0.0.1"));
-    step("failed challenge", t);
+    scenarios.scenario("failed challenge", || {
+        let Setup {
+            bind,
+            ports,
+            dir,
+            ca_root,
+            resolver,
+            ..
+        } = &*setup;
+        new_acme_account(dir);
+        bind.borrow_mut()
+            .set_records("example.test", &zone_records("example.test", "127.0.0.2"));
+        let output = mailctl(
+            dir,
+            &[
+                "cert",
+                "issue",
+                "--acme-ca-root",
+                ca_root,
+                "--resolver",
+                resolver,
+            ],
+        );
+        assert!(
+            !output.status.success(),
+            "cert issue must fail\n{}",
+            text(&output)
+        );
+        let messages = stderr(&output);
+        assert!(messages.contains("nothing was ordered"), "{messages}");
+        assert!(messages.contains("mta-sts.example.test"), "{messages}");
+        assert!(messages.contains("127.0.0.2"), "{messages}");
+        assert!(messages.contains("hint:"), "{messages}");
+        // Without the checks, the ACME server's own answer is explained.
+        let output = mailctl(
+            dir,
+            &[
+                "cert",
+                "issue",
+                "--acme-ca-root",
+                ca_root,
+                "--resolver",
+                resolver,
+                "--no-check",
+            ],
+        );
+        assert!(
+            !output.status.success(),
+            "cert issue --no-check must fail\n{}",
+            text(&output)
+        );
+        let messages = stderr(&output);
+        assert!(
+            messages.contains("could not validate `mta-sts.example.test`"),
+            "{messages}"
+        );
+        assert!(
+            messages.contains(
+                "http-01 checked http://mta-sts.example.test/.well-known/acme-challenge/"
+            ),
+            "{messages}"
+        );
+        assert!(messages.contains("the ACME server answered:"), "{messages}");
+        assert!(
+            messages.contains("urn:ietf:params:acme:error:"),
+            "{messages}"
+        );
+        assert!(
+            messages.contains("the certificate in service stays"),
+            "{messages}"
+        );
+        assert!(
+            messages.contains("hint:") && messages.contains("A record"),
+            "{messages}"
+        );
+        assert_eq!(live_leaf(dir), second, "a failed order changed certs/live");
+        assert_all_ports_serve(ports, &root, &second, "after the failed order");
+        let status = cert_status(dir);
+        assert_eq!(
+            status["certificates"][0]["last_attempt"]["result"], "failed",
+            "{status:#}"
+        );
+        assert!(
+            status["certificates"][0]["last_attempt"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("mta-sts.example.test"),
+            "{status:#}"
+        );
+        assert!(
+            status["certificates"][0]["last_attempt"]["validation"]["answered"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|name| name == "mta-sts.example.test"),
+            "the failed order's record names the challenge answered\n{status:#}"
+        );
+        let text_status = stdout(&mailctl(dir, &["cert", "status"]));
+        assert!(
+            text_status.contains("last attempt:") && text_status.contains("failed"),
+            "{text_status}"
+        );
+        bind.borrow_mut()
+            .set_records("example.test", &zone_records("example.test", "127.0.0.1"));
+    });
 
     // ---- 5. DNS-01 through RFC 2136 at BIND with a TSIG key, on a new
     // account so that every name is validated over DNS.
-    let t = Instant::now();
-    new_acme_account(&dir);
-    let config = std::fs::read_to_string(&config_path).unwrap();
-    let config = config.replace(
-        "  mode: letsencrypt\n",
-        &format!(
-            "  mode: letsencrypt\n  key_type: rsa-2048\n  challenge: dns-01\n  dns_update_server: {}\n  dns_update_key_file: {}\n",
-            bind.addr(),
-            bind.key_file.display()
-        ),
-    );
-    std::fs::write(&config_path, config).unwrap();
-    let output = mailctl(&dir, &["cert", "issue", "--acme-ca-root", &ca_root]);
-    assert!(
-        output.status.success(),
-        "cert issue (dns-01)\n{}\n--- pebble\n{}\n--- named\n{}",
-        text(&output),
-        pebble.log(),
-        bind.log()
-    );
-    assert!(
-        stderr(&output).contains("dns-01 through RFC 2136 updates"),
-        "{}",
-        text(&output)
-    );
-    let third = live_leaf(&dir);
-    assert_ne!(third, second, "DNS-01 installed no new certificate");
-    let key_text = run(
-        "openssl",
-        &[
-            "x509",
-            "-noout",
-            "-text",
-            "-in",
-            &dir.join("certs/live/fullchain.pem").display().to_string(),
-        ],
-    );
-    assert!(
-        stdout(&key_text).contains("rsaEncryption") && stdout(&key_text).contains("2048 bit"),
-        "`key_type: rsa-2048` gives an RSA 2048 certificate\n{}",
-        text(&key_text)
-    );
-    // mailctl's record says which names it answered; BIND's log must show
-    // exactly those challenge records added, and a new account leaves no
-    // authorization for the CA to reuse.
-    let recorded = validations(&dir);
-    let mut answered = std::collections::BTreeSet::new();
-    for (id, (names_answered, already_valid)) in &recorded {
-        assert!(
-            already_valid.is_empty(),
-            "{id}: a new account has no authorization to reuse: {already_valid:?}"
+    scenarios.scenario("issue over DNS-01", || {
+        let Setup { bind, guard, ports, dir, pebble, ca_root, config_path, .. } = &*setup;
+        new_acme_account(dir);
+        let config = std::fs::read_to_string(config_path).unwrap();
+        let config = config.replace(
+            "  mode: letsencrypt\n",
+            &format!(
+                "  mode: letsencrypt\n  key_type: rsa-2048\n  challenge: dns-01\n  dns_update_server: {}\n  dns_update_key_file: {}\n",
+                bind.borrow().addr(),
+                bind.borrow().key_file.display()
+            ),
         );
-        answered.extend(names_answered.iter().cloned());
-    }
-    assert!(
-        answered.contains("mail.example.test") && answered.contains("mta-sts.example.org"),
-        "{recorded:?}"
-    );
-    assert_eq!(
-        challenge_records_added(&bind.log()),
-        answered,
-        "BIND's challenge updates differ from the names mailctl answered\n{}",
-        bind.log()
-    );
-    for name in ["mail.example.test", "mta-sts.example.org"] {
+        std::fs::write(config_path, config).unwrap();
+        let output = mailctl(dir, &["cert", "issue", "--acme-ca-root", ca_root]);
         assert!(
-            bind.dig(&format!("_acme-challenge.{name}"), "TXT")
-                .is_empty(),
-            "the challenge record of {name} was not removed"
+            output.status.success(),
+            "cert issue (dns-01)\n{}\n--- pebble\n{}\n--- named\n{}",
+            text(&output),
+            pebble.log(),
+            bind.borrow().log()
         );
-    }
-    assert_all_ports_serve(&ports, &root, &third, "after DNS-01");
-    assert_extra_served(&ports, &root, &dir, "after DNS-01");
-    assert_eq!(
-        container_states(&guard.project),
-        states,
-        "DNS-01 recreated or restarted a container"
-    );
-    step("issue over DNS-01", t);
+        assert!(
+            stderr(&output).contains("dns-01 through RFC 2136 updates"),
+            "{}",
+            text(&output)
+        );
+        let third = live_leaf(dir);
+        assert_ne!(third, second, "DNS-01 installed no new certificate");
+        let key_text = run(
+            "openssl",
+            &[
+                "x509",
+                "-noout",
+                "-text",
+                "-in",
+                &dir.join("certs/live/fullchain.pem").display().to_string(),
+            ],
+        );
+        assert!(
+            stdout(&key_text).contains("rsaEncryption") && stdout(&key_text).contains("2048 bit"),
+            "`key_type: rsa-2048` gives an RSA 2048 certificate\n{}",
+            text(&key_text)
+        );
+        // mailctl's record says which names it answered; BIND's log must show
+        // exactly those challenge records added, and a new account leaves no
+        // authorization for the CA to reuse.
+        let recorded = validations(dir);
+        let mut answered = std::collections::BTreeSet::new();
+        for (id, (names_answered, already_valid)) in &recorded {
+            assert!(
+                already_valid.is_empty(),
+                "{id}: a new account has no authorization to reuse: {already_valid:?}"
+            );
+            answered.extend(names_answered.iter().cloned());
+        }
+        assert!(
+            answered.contains("mail.example.test") && answered.contains("mta-sts.example.org"),
+            "{recorded:?}"
+        );
+        assert_eq!(
+            challenge_records_added(&bind.borrow().log()),
+            answered,
+            "BIND's challenge updates differ from the names mailctl answered\n{}",
+            bind.borrow().log()
+        );
+        for name in ["mail.example.test", "mta-sts.example.org"] {
+            assert!(
+                bind.borrow().dig(&format!("_acme-challenge.{name}"), "TXT")
+                    .is_empty(),
+                "the challenge record of {name} was not removed"
+            );
+        }
+        assert_all_ports_serve(ports, &root, &third, "after DNS-01");
+        assert_extra_served(ports, &root, dir, "after DNS-01");
+        assert_eq!(
+            container_states(&guard.project),
+            states,
+            "DNS-01 recreated or restarted a container"
+        );
+    });
 
     // ---- 6. `up` afterwards changes nothing, and warns once the
     // certificate in service expires within 14 days.
-    let t = Instant::now();
-    let output = mailctl(&dir, &["up"]);
-    assert!(output.status.success(), "up\n{}", text(&output));
-    assert!(
-        stderr(&output).contains("nothing to do"),
-        "{}",
-        text(&output)
-    );
-    assert!(!stderr(&output).contains("expires in"), "{}", text(&output));
-    let live = dir.join("certs/live");
-    let output = run(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &live.join("privkey.pem").display().to_string(),
-            "-out",
-            &live.join("fullchain.pem").display().to_string(),
-            "-days",
-            "10",
-            "-subj",
-            "/CN=mail.example.test",
-            "-addext",
-            "subjectAltName=DNS:mail.example.test",
-        ],
-    );
-    assert!(output.status.success(), "openssl\n{}", text(&output));
-    let output = mailctl(&dir, &["up"]);
-    assert!(output.status.success(), "up\n{}", text(&output));
-    assert!(
-        stderr(&output).contains("expires in 9 day(s)")
-            || stderr(&output).contains("expires in 10 day(s)"),
-        "up warns about a certificate that expires within 14 days\n{}",
-        text(&output)
-    );
-    assert!(
-        stderr(&output).contains("mailctl cert renew"),
-        "{}",
-        text(&output)
-    );
-    assert_eq!(
-        container_states(&guard.project),
-        states,
-        "up recreated or restarted a container"
-    );
-    step("up warns about expiry", t);
-
-    drop(guard);
-    step("whole test", started);
+    scenarios.scenario("up warns about expiry", || {
+        let Setup { guard, dir, .. } = &*setup;
+        let output = mailctl(dir, &["up"]);
+        assert!(output.status.success(), "up\n{}", text(&output));
+        assert!(
+            stderr(&output).contains("nothing to do"),
+            "{}",
+            text(&output)
+        );
+        assert!(!stderr(&output).contains("expires in"), "{}", text(&output));
+        let live = dir.join("certs/live");
+        let output = run(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &live.join("privkey.pem").display().to_string(),
+                "-out",
+                &live.join("fullchain.pem").display().to_string(),
+                "-days",
+                "10",
+                "-subj",
+                "/CN=mail.example.test",
+                "-addext",
+                "subjectAltName=DNS:mail.example.test",
+            ],
+        );
+        assert!(output.status.success(), "openssl\n{}", text(&output));
+        let output = mailctl(dir, &["up"]);
+        assert!(output.status.success(), "up\n{}", text(&output));
+        assert!(
+            stderr(&output).contains("expires in 9 day(s)")
+                || stderr(&output).contains("expires in 10 day(s)"),
+            "up warns about a certificate that expires within 14 days\n{}",
+            text(&output)
+        );
+        assert!(
+            stderr(&output).contains("mailctl cert renew"),
+            "{}",
+            text(&output)
+        );
+        assert_eq!(
+            container_states(&guard.project),
+            states,
+            "up recreated or restarted a container"
+        );
+    });
 }
 
 /// `cert install-timer --print`: systemd units where systemd runs, else a
 /// cron line; both run `cert renew` on this project with this binary.
-#[test]
 fn install_timer_prints_the_schedule() {
     let temporary = tempfile::tempdir().unwrap();
     let dir = temporary.path().join("project");
@@ -1289,7 +1378,11 @@ fn install_timer_prints_the_schedule() {
     assert!(output.status.success(), "install-timer\n{}", text(&output));
     let printed = stdout(&output);
     let project = std::fs::canonicalize(&dir).unwrap();
-    let command = format!("{} --dir {} cert renew", common::BINARY, project.display());
+    let command = format!(
+        "{} --dir {} cert renew",
+        crate::support::BINARY,
+        project.display()
+    );
     assert!(printed.contains(&command), "{printed}");
     if Path::new("/run/systemd/system").is_dir() {
         assert!(printed.contains("OnCalendar=daily"), "{printed}");

@@ -1,4 +1,4 @@
-//! The stack on a simulated internet (`tests/common/internet.rs`): a real
+//! The stack on a simulated internet (`tests/support/internet.rs`): a real
 //! stack published on 203.0.113.1 as on a VPS, its resolver forwarding to
 //! the internet's BIND (a signed private root), its records pushed there
 //! with `mailctl dns push`, and real hosts around it: a foreign provider
@@ -7,20 +7,19 @@
 //! blocklisted attacker. Every connection is real TCP from another network
 //! namespace, so the stack sees real client addresses.
 //!
-//! One stack serves every scenario; each scenario runs on its own (a
-//! failure is reported with its name and the others still run), and the
-//! test fails at the end naming every scenario that failed.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! One stack serves every scenario; each scenario stands alone and is
+//! reported as its own test (`cargo test --test e2e -- internet::bans`).
 
-mod common;
-
+use std::cell::{LazyCell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::internet::{self, Host, Internet};
-use common::{docker, scenario, text, Cleanup};
+use crate::harness::Scenarios;
+use crate::support::internet::{self, Host, Internet};
+use crate::support::swaks::Swaks;
+use crate::support::{docker, text, Cleanup};
 
 const HOSTNAME: &str = "mail.example.test";
 const ADMIN: &str = "admin@example.test";
@@ -46,37 +45,12 @@ struct World {
 }
 
 fn mailctl(dir: &Path, args: &[&str]) -> Output {
-    common::mailctl(dir, args)
+    crate::support::mailctl(dir, args)
 }
 
 #[track_caller]
 fn assert_ok(output: &Output, what: &str) {
     assert!(output.status.success(), "{what}\n{}", text(output));
-}
-
-/// One swaks conversation from a host of the internet.
-struct Swaks {
-    transcript: String,
-}
-
-impl Swaks {
-    fn queue_id(&self) -> Option<String> {
-        self.transcript
-            .lines()
-            .find_map(|line| line.split_once(" Ok: queued as "))
-            .map(|(_, id)| id.trim().to_owned())
-    }
-
-    /// The first reply with `class` (`4` or `5`) as its first digit.
-    fn reply(&self, class: char) -> Option<String> {
-        self.transcript
-            .lines()
-            .find(|line| {
-                (line.starts_with("<-* ") || line.starts_with("<~* "))
-                    && line[4..].starts_with(class)
-            })
-            .map(str::to_owned)
-    }
 }
 
 impl World {
@@ -356,7 +330,7 @@ fn project_rsa_key(world: &World, domain: &str) -> (PathBuf, String) {
 /// public address, the resolver pointed at the internet's DNS, its records
 /// pushed there.
 fn start_world() -> World {
-    common::ensure_base_image();
+    crate::support::ensure_base_image();
     let internet = Internet::start(HOSTNAME, &["example.test", "example.org"]);
     let project = internet.new_project("inet", HOSTNAME, ADMIN, ADMIN_PASSWORD);
     let dir = project.dir.clone();
@@ -390,7 +364,7 @@ fn start_world() -> World {
         format!("timeout = {}s;\n", GREYLIST_DELAY.as_secs()),
     )
     .unwrap();
-    let output = common::mailctl_with_input(
+    let output = crate::support::mailctl_with_input(
         &dir,
         &["user", "add", FORWARDER, "--password-stdin"],
         &format!("{FORWARDER_PASSWORD}\n"),
@@ -414,138 +388,126 @@ fn start_world() -> World {
     }
 }
 
-#[test]
-fn the_stack_on_a_simulated_internet() {
-    let _serial = common::serial();
-    let started = Instant::now();
-    let mut world = start_world();
-    eprintln!(
-        "internet and stack up in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let mut failures = Vec::new();
+/// The suite: the simulated internet and the stack on it, shared by every
+/// scenario; each scenario stands alone. The last one checks that nothing
+/// of the internet is left once the world is taken down.
+pub fn suite(scenarios: &mut Scenarios) {
+    // The guard's chain of this project, known once the world is up.
+    let chain = RefCell::new(None);
+    let world = LazyCell::new(|| {
+        let started = Instant::now();
+        let world = start_world();
+        eprintln!(
+            "internet and stack up in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        *chain.borrow_mut() = Some(mailctl::bans::chain_name(&world.project.project));
+        RefCell::new(world)
+    });
 
-    scenario(
-        &mut failures,
-        "the resolver validates the private root",
-        || resolver_validates(&world),
-    );
-    scenario(
-        &mut failures,
+    scenarios.scenario("the resolver validates the private root", || {
+        resolver_validates(&world.borrow())
+    });
+    scenarios.scenario(
         "outbound: SPF, both DKIM signatures, DMARC and SpamAssassin at the foreign provider, over DANE",
-        || outbound(&world),
+        || outbound(&world.borrow()),
     );
-    scenario(
-        &mut failures,
+    scenarios.scenario(
         "inbound: real client address and PTR, authentication results",
-        || inbound(&world),
+        || inbound(&world.borrow()),
     );
-    scenario(
-        &mut failures,
+    scenarios.scenario(
         "inbound: a forged project From meets its domain's DMARC policy (quarantine, reject)",
-        || forged_from(&world),
+        || forged_from(&world.borrow()),
     );
-    scenario(
-        &mut failures,
+    scenarios.scenario(
         "inbound: the blocklisted attacker is refused naming the list, but reaches postmaster@; a client on two lists is refused by postscreen",
-        || blocklisted(&world),
+        || blocklisted(&world.borrow()),
     );
-    scenario(
-        &mut failures,
+    scenarios.scenario(
         "inbound: postscreen drops a client that talks first; bare-LF smuggling stays one message",
-        || postscreen_and_smuggling(&world),
+        || postscreen_and_smuggling(&world.borrow()),
     );
-    scenario(
-        &mut failures,
+    scenarios.scenario(
         "bans: failed IMAP, SMTP AUTH, POP3, ManageSieve and web logins ban one address on every port, not its neighbour",
-        || bans(&world),
+        || bans(&world.borrow()),
     );
-    scenario(
-        &mut failures,
+    scenarios.scenario(
         "bans by hand: survive a restart of the guard; allowed addresses are refused",
-        || bans_by_hand(&world),
+        || bans_by_hand(&world.borrow()),
     );
-    scenario(
-        &mut failures,
+    scenarios.scenario(
         "inbound: greylisting defers a suspicious stranger once and takes its retry",
-        || greylisting(&world),
+        || greylisting(&world.borrow()),
     );
-    scenario(
-        &mut failures,
+    scenarios.scenario(
         "inbound: a real client's connection rate is limited",
-        || connection_rate(&world),
+        || connection_rate(&world.borrow()),
     );
-    scenario(
-        &mut failures,
+    scenarios.scenario(
         "forwarding keeps SPF and the original DKIM signature at the foreign side",
-        || forwarding(&world),
+        || forwarding(&world.borrow()),
     );
-    scenario(
-        &mut failures,
+    scenarios.scenario(
         "bounces: a DSN for an unknown foreign user, no backscatter into mailboxes",
-        || bounces(&world),
+        || bounces(&world.borrow()),
     );
-    scenario(
-        &mut failures,
+    scenarios.scenario(
         "doctor from the internet: clean but for what needs the real internet",
-        || doctor(&world),
+        || doctor(&world.borrow()),
     );
-    scenario(
-        &mut failures,
-        "DANE: a wrong TLSA keeps the message deferred",
-        || wrong_tlsa(&mut world),
-    );
+    scenarios.scenario("DANE: a wrong TLSA keeps the message deferred", || {
+        wrong_tlsa(&mut world.borrow_mut())
+    });
 
-    let chain = mailctl::bans::chain_name(&world.project.project);
     drop(world);
-    // Nothing of the internet is left, even where a scenario failed.
-    let namespaces = String::from_utf8_lossy(
-        &Command::new("ip")
-            .args(["netns", "list"])
+    scenarios.scenario("nothing of the internet is left", || {
+        // Nothing of the internet is left, even where a scenario failed.
+        let namespaces = String::from_utf8_lossy(
+            &Command::new("ip")
+                .args(["netns", "list"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .into_owned();
+        assert!(!namespaces.contains("mcti-"), "left over: {namespaces}");
+        let links = Command::new("ip")
+            .args(["link", "show", "mcti0"])
             .output()
-            .unwrap()
-            .stdout,
-    )
-    .into_owned();
-    assert!(!namespaces.contains("mcti-"), "left over: {namespaces}");
-    let links = Command::new("ip")
-        .args(["link", "show", "mcti0"])
-        .output()
-        .unwrap();
-    assert!(!links.status.success(), "the bridge is left over");
-    let rules = Command::new("iptables")
-        .args(["-S", "FORWARD"])
-        .output()
-        .unwrap();
-    assert!(
-        !String::from_utf8_lossy(&rules.stdout).contains("mailctl-test-internet"),
-        "the firewall rule is left over"
-    );
-    // `down --volumes` left no rule of the guard in the host's firewall.
-    let firewall = Command::new("iptables-save").output().unwrap();
-    let firewall = String::from_utf8_lossy(&firewall.stdout);
-    assert!(
-        !firewall.contains(&chain),
-        "the guard's rules ({chain}) are left over:\n{firewall}"
-    );
-    let containers = docker(&["ps", "-aq", "--filter", "name=^mcti-"]);
-    assert!(containers.trim().is_empty(), "left over: {containers}");
-    let netns_files = std::fs::read_dir("/etc/netns")
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|entry| entry.file_name().to_string_lossy().starts_with("mcti-"))
-                .count()
-        })
-        .unwrap_or(0);
-    assert_eq!(netns_files, 0, "/etc/netns entries are left over");
-    eprintln!("whole test {:.1} s", started.elapsed().as_secs_f64());
-    assert!(
-        failures.is_empty(),
-        "{} scenario(s) failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+            .unwrap();
+        assert!(!links.status.success(), "the bridge is left over");
+        let rules = Command::new("iptables")
+            .args(["-S", "FORWARD"])
+            .output()
+            .unwrap();
+        assert!(
+            !String::from_utf8_lossy(&rules.stdout).contains("mailctl-test-internet"),
+            "the firewall rule is left over"
+        );
+        // `down --volumes` left no rule of the guard in the host's firewall.
+        let firewall = Command::new("iptables-save").output().unwrap();
+        let firewall = String::from_utf8_lossy(&firewall.stdout);
+        let chain = chain
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| "MAILCTL-".to_owned());
+        assert!(
+            !firewall.contains(&chain),
+            "the guard's rules ({chain}) are left over:\n{firewall}"
+        );
+        let containers = docker(&["ps", "-aq", "--filter", "name=^mcti-"]);
+        assert!(containers.trim().is_empty(), "left over: {containers}");
+        let netns_files = std::fs::read_dir("/etc/netns")
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|entry| entry.file_name().to_string_lossy().starts_with("mcti-"))
+                    .count()
+            })
+            .unwrap_or(0);
+        assert_eq!(netns_files, 0, "/etc/netns entries are left over");
+    });
 }
 
 /// From the stack, the foreign MX is found by DNSSEC-validated lookups
