@@ -297,8 +297,16 @@ pub async fn wait_healthy(
             }
             // Docker runs the first check only after its interval (10 s); the
             // same command run now lets dependants start without that wait.
-            (ContainerState::Running, Health::Starting)
-                if docker
+            // An unhealthy status whose last check passed is the one before
+            // this start (a crash's failing streak survives the restart):
+            // the same command decides.
+            (ContainerState::Running, Health::Starting | Health::Unhealthy)
+                if (observed.health == Health::Starting
+                    || details
+                        .last_health
+                        .as_ref()
+                        .is_some_and(|(exit_code, _)| *exit_code == 0))
+                    && docker
                     .exec(container, &[crate::spec::HEALTH_COMMAND])
                     .await
                     .is_ok_and(|output| output.exit_code == 0) =>

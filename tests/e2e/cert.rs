@@ -1361,17 +1361,10 @@ fn install_timer_prints_the_schedule() {
     let output = mailctl(
         &dir,
         &[
-            "init",
-            "--hostname",
-            "mail.example.test",
-            "--domain",
-            "example.test",
-            "--admin",
-            ADMIN,
-            "--tls",
-            "letsencrypt",
-            "--yes",
-        ],
+            &crate::support::INIT[..9],
+            &["--tls", "letsencrypt", "--yes"],
+        ]
+        .concat(),
     );
     assert!(output.status.success(), "init\n{}", text(&output));
     let output = mailctl(&dir, &["cert", "install-timer", "--print"]);

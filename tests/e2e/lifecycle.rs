@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 
 use crate::harness::Scenarios;
 use crate::support::{
-    assert_success, containers, docker, ensure_base_image, mailctl, mailctl_with_env, networks,
-    new_project, stderr, stdout, text, volumes, Cleanup,
+    assert_second_up_changes_nothing, assert_success, containers, docker, ensure_base_image,
+    mailctl, mailctl_with_env, networks, new_project, stderr, stdout, text, volumes, Cleanup, INIT,
 };
 
 pub fn suite(scenarios: &mut Scenarios) {
@@ -32,20 +32,7 @@ fn docker_unreachable_is_reported_with_a_hint() {
     let dir = temporary.path().join("project");
     let output = mailctl(
         &dir,
-        &[
-            "init",
-            "--hostname",
-            "mail.example.test",
-            "--domain",
-            "example.test",
-            "--admin",
-            "admin@example.test",
-            "--tls",
-            "self-signed",
-            "--name",
-            "unreachable",
-            "--yes",
-        ],
+        &[&INIT[..], &["--name", "unreachable", "--yes"]].concat(),
     );
     assert_success(&output, "mailctl init");
     for command in [
@@ -259,20 +246,8 @@ fn lifecycle_steps(project: &Cleanup, ports: &BTreeMap<&'static str, u16>) {
     );
 
     // 5. A second `up` changes nothing.
+    assert_second_up_changes_nothing(&dir, &name);
     let before = containers(&name);
-    assert_eq!(before.len(), 7);
-    let output = mailctl(&dir, &["up"]);
-    assert_success(&output, "second up");
-    assert!(
-        stderr(&output).contains("nothing to do"),
-        "{}",
-        text(&output)
-    );
-    assert_eq!(
-        containers(&name),
-        before,
-        "the second up replaced containers"
-    );
     let output = mailctl(&dir, &["up", "--dry-run"]);
     assert_success(&output, "up --dry-run on a running stack");
     assert!(

@@ -25,8 +25,8 @@ use crate::harness::Scenarios;
 use crate::support::clients::{self, search_uids, Imaps, Tls};
 use crate::support::swaks::Swaks;
 use crate::support::{
-    assert_success, containers, docker, ensure_base_image, mailctl, networks, new_project_with,
-    stderr, stdout, text, volumes, Cleanup,
+    assert_second_up_changes_nothing, assert_success, containers, docker, mailctl, networks,
+    new_project_with, stdout, text, volumes, Cleanup,
 };
 use base64::Engine as _;
 use mailctl::config::{Alias, Mailbox};
@@ -292,26 +292,24 @@ fn project_state(name: &str) -> String {
 }
 
 pub fn suite(scenarios: &mut Scenarios) {
-    for (tool, args) in [
-        ("swaks", vec!["--version"]),
-        ("curl", vec!["--version"]),
-        (PYTHON, vec!["-c", "import dkim, nacl"]),
-        ("perl", vec!["-MNet::SSLeay", "-MIO::Socket::SSL", "-e1"]),
-    ] {
-        let status = Command::new(tool)
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        assert!(
-            status.is_ok_and(|status| status.success()),
-            "`{tool} {}` failed: the end-to-end test needs swaks with TLS, curl and /usr/bin/python3 with dkim and nacl\nhint: run `.ci/setup`, or `apt-get install swaks libnet-ssleay-perl libio-socket-ssl-perl curl python3-dkim python3-nacl`",
-            args.join(" ")
-        );
-    }
-
     let stack = LazyCell::new(|| {
-        ensure_base_image();
+        for (tool, args) in [
+            ("swaks", vec!["--version"]),
+            ("curl", vec!["--version"]),
+            (PYTHON, vec!["-c", "import dkim, nacl"]),
+            ("perl", vec!["-MNet::SSLeay", "-MIO::Socket::SSL", "-e1"]),
+        ] {
+            let status = Command::new(tool)
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            assert!(
+                status.is_ok_and(|status| status.success()),
+                "`{tool} {}` failed: the end-to-end test needs swaks with TLS, curl and /usr/bin/python3 with dkim and nacl\nhint: run `.ci/setup`, or `apt-get install swaks libnet-ssleay-perl libio-socket-ssl-perl curl python3-dkim python3-nacl`",
+                args.join(" ")
+            );
+        }
         let (project, ports) = new_project_with(
             "e2e",
             &["--admin-password-stdin", "--offline-dns"],
@@ -529,20 +527,7 @@ pub fn suite(scenarios: &mut Scenarios) {
 
     scenarios.scenario("5a. a second up changes nothing", || {
         let name = stack.project.project.clone();
-        let before = containers(&name);
-        assert_eq!(before.len(), 7, "{}", project_state(&name));
-        let output = mailctl(stack.dir(), &["up"]);
-        assert_success(&output, "second up");
-        assert!(
-            stderr(&output).contains("nothing to do"),
-            "{}",
-            text(&output)
-        );
-        assert_eq!(
-            containers(&name),
-            before,
-            "the second up replaced containers"
-        );
+        assert_second_up_changes_nothing(stack.dir(), &name);
     });
 
     scenarios.scenario("5b. down then up keeps every message", || {

@@ -316,7 +316,7 @@ fn recovery(
             "exec",
             &stack.smtp,
             "postconf",
-            "-h",
+            "-xh",
             "lmtp_destination_concurrency_limit",
         ])
         .trim()

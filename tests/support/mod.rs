@@ -51,6 +51,26 @@ pub const INIT: [&str; 11] = [
     "self-signed",
 ];
 
+/// A second `up` on a running stack says it has nothing to do and leaves
+/// every container as it was.
+#[track_caller]
+pub fn assert_second_up_changes_nothing(dir: &Path, project: &str) {
+    let before = containers(project);
+    assert_eq!(before.len(), 7, "{before:?}");
+    let output = mailctl(dir, &["up"]);
+    assert_success(&output, "second up");
+    assert!(
+        stderr(&output).contains("nothing to do"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        containers(project),
+        before,
+        "the second up replaced containers"
+    );
+}
+
 /// Runs `mailctl -C <dir> <args>` with stdin closed (no terminal).
 pub fn mailctl(dir: &Path, args: &[&str]) -> Output {
     Mailctl::in_dir(dir, args).output()
