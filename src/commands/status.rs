@@ -32,7 +32,7 @@ pub fn run(global: &Global, _args: &StatusArgs) -> anyhow::Result<()> {
         Ok(spec) => Some(spec),
         Err(error) => {
             output::warning(format!(
-                "cannot render the stack ({error:#}); showing the containers Docker knows"
+                "cannot build the stack from mailctl.yaml ({error:#}); showing the containers Docker knows"
             ));
             None
         }
