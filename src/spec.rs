@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::images;
-use crate::service::Service;
+use crate::service::{PortName, Service};
 
 /// Where each kind of file sits inside the containers.
 pub const CONFIG_MOUNT: &str = "/etc/mailctl/config";
@@ -101,7 +101,7 @@ pub struct ImageSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PortSpec {
-    pub name: String,
+    pub name: PortName,
     pub host_ip: IpAddr,
     pub host_port: u16,
     pub container_port: u16,
@@ -417,15 +417,15 @@ pub const GUARD_PORT: u16 = 10027;
 fn published_ports(config: &Config, service: Service) -> Vec<PortSpec> {
     let mut ports = Vec::new();
     for (port, number) in config.ports.enabled() {
-        if port.service != service {
+        if port.service() != service {
             continue;
         }
         for address in &config.network.bind {
             ports.push(PortSpec {
-                name: port.name.to_owned(),
+                name: port,
                 host_ip: *address,
                 host_port: number,
-                container_port: port.container_port,
+                container_port: port.container_port(),
             });
         }
     }

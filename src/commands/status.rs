@@ -137,7 +137,7 @@ fn rows(spec: Option<&StackSpec>, observed: &Observed, now: time::OffsetDateTime
                     .iter()
                     .find(|port| port.container_port == container_port)
             })
-            .map(|port| port.name.clone())
+            .map(|port| port.name.to_string())
             .unwrap_or_else(|| container_port.to_string())
     };
     let row = |service: &str, container: Option<&ObservedContainer>| match container {

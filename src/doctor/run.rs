@@ -16,6 +16,7 @@ use super::verdict::{self, Answer};
 use super::{certificate, host, smtp, Check, Finding, Status};
 use crate::config::{Config, TlsMode};
 use crate::dns::{ExpectedRecords, RecordValue};
+use crate::service::PortName;
 
 /// What one run looks at.
 pub struct Options {
@@ -196,19 +197,14 @@ pub async fn run(
         }
     }
     for (name, start) in [
-        ("smtp", TlsStart::SmtpStartTls),
-        ("submission", TlsStart::SmtpStartTls),
-        ("submissions", TlsStart::Implicit),
-        ("imaps", TlsStart::Implicit),
-        ("pop3s", TlsStart::Implicit),
-        ("https", TlsStart::Implicit),
+        (PortName::Smtp, TlsStart::SmtpStartTls),
+        (PortName::Submission, TlsStart::SmtpStartTls),
+        (PortName::Submissions, TlsStart::Implicit),
+        (PortName::Imaps, TlsStart::Implicit),
+        (PortName::Pop3s, TlsStart::Implicit),
+        (PortName::Https, TlsStart::Implicit),
     ] {
-        if let Some(port) = context
-            .config
-            .ports
-            .get(name)
-            .and_then(|port| port.number())
-        {
+        if let Some(port) = context.config.ports.get(name).number() {
             add(
                 Check::TlsCertificate,
                 name.to_string(),
@@ -453,7 +449,7 @@ async fn client_address(context: Arc<Context>) -> Vec<Finding> {
     let Some(port) = context.config.ports.smtp.number() else {
         return vec![Finding::new(
             Check::StackClientAddress,
-            "smtp",
+            PortName::Smtp.as_str(),
             Status::Info,
             "port 25 is not published",
         )];
@@ -516,7 +512,7 @@ async fn listening(context: Arc<Context>) -> Vec<Finding> {
                 IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
                 other => *other,
             };
-            let subject = format!("{}:{number} ({})", bind, port_name.name);
+            let subject = format!("{bind}:{number} ({port_name})");
             findings.push(match probe::connect(SocketAddr::new(ip, number)).await {
                 Ok(_) => Finding::ok(Check::NetworkPort, subject, "listening"),
                 Err(error) => Finding::new(
@@ -527,7 +523,7 @@ async fn listening(context: Arc<Context>) -> Vec<Finding> {
                 )
                 .fix(format!(
                     "run `mailctl status`; if `{}` is running, another program may hold the port",
-                    port_name.service
+                    port_name.service()
                 )),
             });
         }
@@ -840,7 +836,7 @@ fn listing_finding(
 
 async fn certificate_check(
     context: Arc<Context>,
-    name: &'static str,
+    name: PortName,
     port: u16,
     start: TlsStart,
 ) -> Vec<Finding> {
@@ -877,16 +873,7 @@ async fn certificate_check(
             Status::Error,
             format!("no TLS session: {error}"),
         )
-        .fix(format!(
-            "see `mailctl logs {}`",
-            if name == "https" {
-                "web"
-            } else if name.starts_with("sub") || name == "smtp" {
-                "smtp"
-            } else {
-                "imap"
-            }
-        ))],
+        .fix(format!("see `mailctl logs {}`", name.service()))],
     }
 }
 
@@ -909,13 +896,8 @@ async fn relay(context: Arc<Context>) -> Vec<Finding> {
 
 async fn auth_before_tls(context: Arc<Context>) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for name in ["smtp", "submission"] {
-        let Some(port) = context
-            .config
-            .ports
-            .get(name)
-            .and_then(|port| port.number())
-        else {
+    for name in [PortName::Smtp, PortName::Submission] {
+        let Some(port) = context.config.ports.get(name).number() else {
             continue;
         };
         let subject = format!("{name} ({port})");
