@@ -1,6 +1,8 @@
 //! The plan: what `mailctl up` must do to turn the containers that exist
 //! (`Observed`, gathered by the Docker adapter) into the desired stack
-//! (`StackSpec`). Pure: values in, a value out, no Docker and no I/O, so every
+//! (`StackSpec` as rendering returns it: the hashes of each service's
+//! definition and files, which decide recreate and reload, come from the
+//! rendered files). Pure: values in, a value out, no Docker and no I/O, so every
 //! branch has a unit test. Removals come first, then every service of the
 //! spec in dependency order.
 

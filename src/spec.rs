@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::images;
-use crate::service::Service;
+use crate::service::{PortName, Service};
 
 /// Where each kind of file sits inside the containers.
 pub const CONFIG_MOUNT: &str = "/etc/mailctl/config";
@@ -101,7 +101,7 @@ pub struct ImageSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PortSpec {
-    pub name: String,
+    pub name: PortName,
     pub host_ip: IpAddr,
     pub host_port: u16,
     pub container_port: u16,
@@ -166,14 +166,12 @@ pub mod labels {
 }
 
 impl StackSpec {
-    /// Builds the desired stack for `config` in the project at `root`.
-    /// `files` maps each service to the hash of its rendered configuration,
-    /// so a configuration change changes the service's config hash.
-    pub fn build(
-        config: &Config,
-        root: &Path,
-        files: &BTreeMap<String, String>,
-    ) -> anyhow::Result<Self> {
+    /// Builds the desired stack for `config` in the project at `root`, from
+    /// the config alone: nothing is rendered or read. Each service's labels
+    /// name its project and service; the two hashes that decide whether a
+    /// container is recreated or reloaded need the rendered files, so
+    /// rendering adds them with [`StackSpec::with_file_hashes`].
+    pub fn build(config: &Config, root: &Path) -> anyhow::Result<Self> {
         let project = config.name.clone();
         let subnet: Ipv4Net = config.network.subnet.parse().map_err(|_| {
             anyhow::anyhow!("network.subnet `{}` is not a subnet", config.network.subnet)
@@ -305,7 +303,7 @@ impl StackSpec {
                     build: Some(format!("images/{name}")),
                 },
             };
-            let mut service = ServiceSpec {
+            let service = ServiceSpec {
                 name: name.to_owned(),
                 container_name: format!("{project}-{name}-1"),
                 hostname: match service {
@@ -333,11 +331,9 @@ impl StackSpec {
                     start_period_seconds: 60,
                 },
                 stop_grace_seconds: role.grace,
-                labels: BTreeMap::new(),
+                labels: identity_labels(&project, name),
                 confinement: confinement(service),
             };
-            let files_hash = files.get(name).cloned().unwrap_or_default();
-            service.labels = service_labels(&project, &service, &files_hash)?;
             services.push(service);
         }
         Ok(StackSpec {
@@ -346,6 +342,24 @@ impl StackSpec {
             volumes,
             services,
         })
+    }
+
+    /// The stack with each service's definition hash and files hash in its
+    /// labels: what the compose file shows, what containers are created
+    /// with and what the plan compares. `files` maps each service to the
+    /// hash of its rendered configuration files.
+    pub fn with_file_hashes(mut self, files: &BTreeMap<String, String>) -> anyhow::Result<Self> {
+        for service in &mut self.services {
+            let files_hash = files.get(&service.name).cloned().unwrap_or_default();
+            let definition = definition_hash(service, &files_hash)?;
+            service
+                .labels
+                .insert(labels::CONFIG_HASH.to_owned(), definition);
+            service
+                .labels
+                .insert(labels::FILES_HASH.to_owned(), files_hash);
+        }
+        Ok(self)
     }
 
     pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
@@ -403,48 +417,53 @@ pub const GUARD_PORT: u16 = 10027;
 fn published_ports(config: &Config, service: Service) -> Vec<PortSpec> {
     let mut ports = Vec::new();
     for (port, number) in config.ports.enabled() {
-        if port.service != service {
+        if port.service() != service {
             continue;
         }
         for address in &config.network.bind {
             ports.push(PortSpec {
-                name: port.name.to_owned(),
+                name: port,
                 host_ip: *address,
                 host_port: number,
-                container_port: port.container_port,
+                container_port: port.container_port(),
             });
         }
     }
     ports
 }
 
-/// Compose's labels plus mailctl's, with a hash of everything that defines
-/// the container and its configuration files.
-fn service_labels(
-    project: &str,
-    service: &ServiceSpec,
-    files_hash: &str,
-) -> anyhow::Result<BTreeMap<String, String>> {
-    let definition = serde_json::to_vec(service)?;
+/// Compose's labels plus mailctl's that name the container's project and
+/// service (`docker compose ps` and `mailctl` find it by them).
+fn identity_labels(project: &str, service: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::PROJECT.to_owned(), project.to_owned()),
+        (labels::SERVICE.to_owned(), service.to_owned()),
+        (labels::NUMBER.to_owned(), "1".to_owned()),
+        (labels::ONEOFF.to_owned(), "False".to_owned()),
+        // docker-compose 1.29 reads this label on every container it sees.
+        (labels::COMPOSE_VERSION.to_owned(), "1.29.2".to_owned()),
+        (labels::MAILCTL_PROJECT.to_owned(), project.to_owned()),
+        (labels::MAILCTL_SERVICE.to_owned(), service.to_owned()),
+    ])
+}
+
+/// The hash of everything that defines the container: the service as JSON
+/// without its labels, plus its files' hash when it cannot reload them.
+/// Containers carry it from their creation, so the hashed text must stay
+/// exactly as it is: any change recreates every user's containers.
+fn definition_hash(service: &ServiceSpec, files_hash: &str) -> anyhow::Result<String> {
+    let unlabelled = ServiceSpec {
+        labels: BTreeMap::new(),
+        ..service.clone()
+    };
+    let definition = serde_json::to_vec(&unlabelled)?;
     let mut hasher = Sha256::new();
     hasher.update(&definition);
     // A service that cannot reload its files is recreated when they change.
     if !service_reloads(&service.name) {
         hasher.update(files_hash.as_bytes());
     }
-    let hash = hex::encode(hasher.finalize());
-    Ok(BTreeMap::from([
-        (labels::PROJECT.to_owned(), project.to_owned()),
-        (labels::SERVICE.to_owned(), service.name.clone()),
-        (labels::NUMBER.to_owned(), "1".to_owned()),
-        (labels::ONEOFF.to_owned(), "False".to_owned()),
-        // docker-compose 1.29 reads this label on every container it sees.
-        (labels::COMPOSE_VERSION.to_owned(), "1.29.2".to_owned()),
-        (labels::MAILCTL_PROJECT.to_owned(), project.to_owned()),
-        (labels::MAILCTL_SERVICE.to_owned(), service.name.clone()),
-        (labels::CONFIG_HASH.to_owned(), hash),
-        (labels::FILES_HASH.to_owned(), files_hash.to_owned()),
-    ]))
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Whether `mailctl-reload` in the service's container applies changed
@@ -459,6 +478,71 @@ pub const RELOAD_COMMAND: &str = "/usr/local/bin/mailctl-reload";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Containers carry these hashes from their creation: when one changes,
+    /// `up` recreates that container on every installation. Update them
+    /// only with a change that must recreate the containers.
+    #[test]
+    fn definition_hashes_are_stable() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/five-domains.yaml");
+        let mut config = crate::config::load_file(&path).unwrap();
+        // Fixed images, so the hashes do not follow the embedded Dockerfiles.
+        for name in Service::names() {
+            config
+                .images
+                .insert(name.to_owned(), format!("registry.example/{name}:1"));
+        }
+        let files: BTreeMap<String, String> = Service::names()
+            .map(|name| (name.to_owned(), format!("files-{name}")))
+            .collect();
+        let spec = StackSpec::build(&config, Path::new("/srv/mailctl"))
+            .unwrap()
+            .with_file_hashes(&files)
+            .unwrap();
+        let hashes: Vec<(&str, &str)> = spec
+            .services
+            .iter()
+            .map(|service| {
+                (
+                    service.name.as_str(),
+                    service.labels[labels::CONFIG_HASH].as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            hashes,
+            [
+                (
+                    "guard",
+                    "0099447ad86a2258818948081969287fdd42834a0f523191736551e49a47cf39"
+                ),
+                (
+                    "resolver",
+                    "e423cf518fe6ffd86c14c2d0f6f3d183ef98cd04ec1d9f9433ee34e32cfb71cc"
+                ),
+                (
+                    "redis",
+                    "2194707d024e7fbdc65990382997fe07fbc9ccc2ba224a3f7a7dae53d8664b0c"
+                ),
+                (
+                    "antispam",
+                    "85f5c37f226d18a1ac296d138db76b0b086d2cb09de8827ac435eee72c0008f4"
+                ),
+                (
+                    "imap",
+                    "fce94e99eaca2f568b4226562f76cd3532989a1426aabface769b70a6f7d76f8"
+                ),
+                (
+                    "smtp",
+                    "dbbfc47697b6e3acbccfc34df56f78a1985f3745da61022a3c05b60182d834b5"
+                ),
+                (
+                    "web",
+                    "63ae3e14604dfff1fa7e0549cf11d8e586211604fc87b3b7c42b06f836365855"
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn resolver_address_is_fixed() {

@@ -13,9 +13,12 @@ use crate::plan::{ContainerState, Health, Observed, ObservedContainer};
 use crate::project::Project;
 use crate::spec::{ServiceSpec, StackSpec};
 
-/// The desired stack, rendered in memory.
+/// The desired stack of the project, built from its config alone: names,
+/// containers, network, volumes. Nothing is rendered, so its services carry
+/// no definition hashes; what plans or creates containers takes the spec
+/// that rendering returns instead.
 pub fn desired_stack(project: &Project, config: &Config) -> anyhow::Result<StackSpec> {
-    Ok(crate::render::project_in_memory(project, config)?.spec)
+    StackSpec::build(config, project.root())
 }
 
 /// The container serving `service`: the one with the spec's name, or any

@@ -19,12 +19,13 @@ pub fn run(global: &Global, args: &DownArgs) -> anyhow::Result<()> {
     let project = Project::new(&global.dir)?;
     let config = project.load_config()?;
     let _lock = project.lock()?;
-    // Without a spec (e.g. a template error) labels still find everything.
+    // Without a spec (a config this build cannot make a stack of) the
+    // project's labels still find everything.
     let spec = match desired_stack(&project, &config) {
         Ok(spec) => Some(spec),
         Err(error) => {
             output::warning(format!(
-                "cannot render the stack ({error:#}); removing what carries the project's label"
+                "cannot build the stack from mailctl.yaml ({error:#}); removing what carries the project's label"
             ));
             None
         }

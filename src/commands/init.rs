@@ -20,6 +20,7 @@ use crate::names::{Address, DomainName};
 use crate::output;
 use crate::project::Project;
 use crate::prompt::{Prompter, ScriptedPrompter, TerminalPrompter};
+use crate::service::PortName;
 use crate::{dkim, passwords, secrets, tls};
 
 /// The answers file: the long flags' names with `_` for `-`.
@@ -37,7 +38,7 @@ struct Answers {
     key_file: Option<PathBuf>,
     bind: Option<Vec<IpAddr>>,
     public_addresses: Option<Vec<IpAddr>>,
-    ports: Option<BTreeMap<String, Port>>,
+    ports: Option<BTreeMap<PortName, Port>>,
     subnet: Option<String>,
     name: Option<String>,
     offline_dns: Option<bool>,
@@ -56,7 +57,7 @@ struct Settings {
     key_file: Option<PathBuf>,
     bind: Vec<IpAddr>,
     public_addresses: Vec<IpAddr>,
-    ports: Vec<(String, Port)>,
+    ports: Vec<(PortName, Port)>,
     subnet: Option<String>,
     name: Option<String>,
     offline_dns: bool,
@@ -371,7 +372,7 @@ fn resolve(
         acme_email = (!answer.is_empty()).then_some(answer);
     }
 
-    let mut ports: Vec<(String, Port)> = answers.ports.unwrap_or_default().into_iter().collect();
+    let mut ports: Vec<(PortName, Port)> = answers.ports.unwrap_or_default().into_iter().collect();
     for spec in &args.ports {
         ports.push(parse_port_flag(spec)?);
     }
@@ -403,8 +404,8 @@ fn resolve(
 }
 
 /// `NAME=NUMBER` or `NAME=off`.
-pub fn parse_port_flag(spec: &str) -> anyhow::Result<(String, Port)> {
-    let names: Vec<&str> = config::PORT_NAMES.iter().map(|port| port.name).collect();
+pub fn parse_port_flag(spec: &str) -> anyhow::Result<(PortName, Port)> {
+    let names: Vec<&str> = PortName::ALL.iter().map(|port| port.as_str()).collect();
     let Some((name, value)) = spec.split_once('=') else {
         return Err(user_error(
             format!("`--port {spec}` is not NAME=NUMBER"),
@@ -414,12 +415,12 @@ pub fn parse_port_flag(spec: &str) -> anyhow::Result<(String, Port)> {
             ),
         ));
     };
-    if !names.contains(&name) {
+    let Some(port_name) = PortName::parse(name) else {
         return Err(user_error(
             format!("`--port {spec}`: `{name}` is not a port name"),
             format!("names: {}", names.join(" ")),
         ));
-    }
+    };
     let port = match value {
         "off" | "false" | "disabled" => Port(None),
         number => match number.parse::<u16>() {
@@ -432,13 +433,13 @@ pub fn parse_port_flag(spec: &str) -> anyhow::Result<(String, Port)> {
             }
         },
     };
-    Ok((name.to_owned(), port))
+    Ok((port_name, port))
 }
 
 fn build_config(settings: &Settings, previous: Option<&Config>) -> anyhow::Result<Config> {
     let mut ports = Ports::default();
     for (name, port) in &settings.ports {
-        ports.set(name, *port);
+        ports.set(*name, *port);
     }
     let mut network = config::Network::default();
     if !settings.bind.is_empty() {
@@ -585,7 +586,7 @@ mod tests {
         let settings = resolve(&args, answers, &mut prompter, false).unwrap();
         assert_eq!(settings.hostname, "mx.example.net");
         assert!(prompter.asked.is_empty());
-        assert_eq!(settings.ports[0], ("smtp".to_owned(), Port(Some(2525))));
+        assert_eq!(settings.ports[0], (PortName::Smtp, Port(Some(2525))));
     }
 
     #[test]

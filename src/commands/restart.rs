@@ -12,13 +12,15 @@ use crate::output;
 use crate::plan::{self, dependency_order, Action};
 use crate::progress::Progress;
 use crate::project::Project;
-use crate::stack::{container_for, desired_stack, report_failures, unknown_service};
+use crate::stack::{container_for, report_failures, unknown_service};
 
 pub fn run(global: &Global, args: &RestartArgs) -> anyhow::Result<()> {
     let project = Project::new(&global.dir)?;
     let config = project.load_config()?;
     let _lock = project.lock()?;
-    let spec = desired_stack(&project, &config)?;
+    // Rendered in memory: the plan tells whether a container runs an older
+    // configuration, which takes the hashes of the rendered files.
+    let spec = crate::render::project_in_memory(&project, &config)?.spec;
     let services: Vec<&crate::spec::ServiceSpec> = match &args.service {
         Some(name) => vec![spec
             .service(name)

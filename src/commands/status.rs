@@ -32,7 +32,7 @@ pub fn run(global: &Global, _args: &StatusArgs) -> anyhow::Result<()> {
         Ok(spec) => Some(spec),
         Err(error) => {
             output::warning(format!(
-                "cannot render the stack ({error:#}); showing the containers Docker knows"
+                "cannot build the stack from mailctl.yaml ({error:#}); showing the containers Docker knows"
             ));
             None
         }
@@ -137,7 +137,7 @@ fn rows(spec: Option<&StackSpec>, observed: &Observed, now: time::OffsetDateTime
                     .iter()
                     .find(|port| port.container_port == container_port)
             })
-            .map(|port| port.name.clone())
+            .map(|port| port.name.to_string())
             .unwrap_or_else(|| container_port.to_string())
     };
     let row = |service: &str, container: Option<&ObservedContainer>| match container {

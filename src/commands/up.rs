@@ -17,6 +17,7 @@ use crate::plan::{self, Plan};
 use crate::progress::Progress;
 use crate::project::Project;
 use crate::render::{self, Rendered};
+use crate::service::PortName;
 use crate::spec::StackSpec;
 use crate::stack::report_failures;
 use crate::tls;
@@ -313,7 +314,7 @@ fn configuration_warnings(config: &Config) -> Vec<String> {
 /// A published port as a user reaches it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    pub name: String,
+    pub name: PortName,
     pub service: String,
     pub address: String,
 }
@@ -330,7 +331,7 @@ fn endpoints(config: &Config, spec: &StackSpec) -> Vec<Endpoint> {
                 IpAddr::V4(address) => address.to_string(),
             };
             endpoints.push(Endpoint {
-                name: port.name.clone(),
+                name: port.name,
                 service: service.name.clone(),
                 address: format!("{host}:{}", port.host_port),
             });

@@ -20,7 +20,7 @@ pub use doctor::{
 pub use load::{load_file, parse_str, save_file, ConfigError, CONFIG_FILE, MAX_CONFIG_BYTES};
 pub use security::{parse_duration, Bans, OutboundAlert, Security, DEFAULT_REJECT_BLOCKLIST};
 
-use crate::service::Service;
+use crate::service::PortName;
 pub use size::{Size, SizeError};
 pub use validate::{validate, Issue};
 
@@ -208,106 +208,39 @@ impl Default for Ports {
     }
 }
 
-/// A published port's name, its service and the port inside the container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortName {
-    pub name: &'static str,
-    pub service: Service,
-    pub container_port: u16,
-    pub standard: u16,
-}
-
-pub const PORT_NAMES: [PortName; 8] = [
-    PortName {
-        name: "smtp",
-        service: Service::Smtp,
-        container_port: 25,
-        standard: 25,
-    },
-    PortName {
-        name: "submissions",
-        service: Service::Smtp,
-        container_port: 465,
-        standard: 465,
-    },
-    PortName {
-        name: "submission",
-        service: Service::Smtp,
-        container_port: 587,
-        standard: 587,
-    },
-    PortName {
-        name: "imaps",
-        service: Service::Imap,
-        container_port: 993,
-        standard: 993,
-    },
-    PortName {
-        name: "pop3s",
-        service: Service::Imap,
-        container_port: 995,
-        standard: 995,
-    },
-    PortName {
-        name: "sieve",
-        service: Service::Imap,
-        container_port: 4190,
-        standard: 4190,
-    },
-    PortName {
-        name: "http",
-        service: Service::Web,
-        container_port: 80,
-        standard: 80,
-    },
-    PortName {
-        name: "https",
-        service: Service::Web,
-        container_port: 443,
-        standard: 443,
-    },
-];
-
 impl Ports {
-    pub fn get(&self, name: &str) -> Option<Port> {
-        Some(match name {
-            "smtp" => self.smtp,
-            "submissions" => self.submissions,
-            "submission" => self.submission,
-            "imaps" => self.imaps,
-            "pop3s" => self.pop3s,
-            "sieve" => self.sieve,
-            "http" => self.http,
-            "https" => self.https,
-            _ => return None,
-        })
+    pub fn get(&self, name: PortName) -> Port {
+        match name {
+            PortName::Smtp => self.smtp,
+            PortName::Submissions => self.submissions,
+            PortName::Submission => self.submission,
+            PortName::Imaps => self.imaps,
+            PortName::Pop3s => self.pop3s,
+            PortName::Sieve => self.sieve,
+            PortName::Http => self.http,
+            PortName::Https => self.https,
+        }
     }
 
-    pub fn set(&mut self, name: &str, port: Port) -> bool {
+    pub fn set(&mut self, name: PortName, port: Port) {
         let slot = match name {
-            "smtp" => &mut self.smtp,
-            "submissions" => &mut self.submissions,
-            "submission" => &mut self.submission,
-            "imaps" => &mut self.imaps,
-            "pop3s" => &mut self.pop3s,
-            "sieve" => &mut self.sieve,
-            "http" => &mut self.http,
-            "https" => &mut self.https,
-            _ => return false,
+            PortName::Smtp => &mut self.smtp,
+            PortName::Submissions => &mut self.submissions,
+            PortName::Submission => &mut self.submission,
+            PortName::Imaps => &mut self.imaps,
+            PortName::Pop3s => &mut self.pop3s,
+            PortName::Sieve => &mut self.sieve,
+            PortName::Http => &mut self.http,
+            PortName::Https => &mut self.https,
         };
         *slot = port;
-        true
     }
 
-    /// Every published port with its name, in a fixed order.
+    /// Every published port with its number, in [`PortName::ALL`]'s order.
     pub fn enabled(&self) -> Vec<(PortName, u16)> {
-        PORT_NAMES
-            .iter()
-            .filter_map(|port| {
-                self.get(port.name)
-                    .and_then(Port::number)
-                    .map(|number| (*port, number))
-            })
+        PortName::ALL
+            .into_iter()
+            .filter_map(|name| self.get(name).number().map(|number| (name, number)))
             .collect()
     }
 }

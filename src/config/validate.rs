@@ -10,6 +10,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use super::{Config, TlsMode, CURRENT_VERSION};
 use crate::names::{Address, DomainName};
 use crate::passwords;
+use crate::service::PortName;
 
 /// One problem in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -671,21 +672,18 @@ fn check_forwarding(config: &mut Config, issues: &mut Vec<Issue>) {
 }
 
 fn check_ports(config: &Config, issues: &mut Vec<Issue>) {
-    let mut used: BTreeMap<u16, &str> = BTreeMap::new();
+    let mut used: BTreeMap<u16, PortName> = BTreeMap::new();
     for (port, number) in config.ports.enabled() {
         if let Some(other) = used.get(&number) {
             issues.push(Issue::new(
-                format!("ports.{}", port.name),
-                format!(
-                    "port {number} is given to both `{other}` and `{}`",
-                    port.name
-                ),
+                format!("ports.{port}"),
+                format!("port {number} is given to both `{other}` and `{port}`"),
                 Some(
                     "give each published service its own port, or turn one off with `false`".into(),
                 ),
             ));
         } else {
-            used.insert(number, port.name);
+            used.insert(number, port);
         }
     }
     if config.ports.smtp.number().is_none() {

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Config, DkimAlgorithm, Domain, MtaStsMode, Ports, TlsMode};
 use crate::dkim;
 use crate::names::{Address, DomainName};
+use crate::service::PortName;
 
 /// The TTL of every generated record, in seconds; the zone file's `$TTL`.
 pub const DEFAULT_TTL: u32 = 3600;
@@ -303,36 +304,36 @@ fn name_is_within(name: &str, domain: &DomainName) -> bool {
 
 /// The services published as SRV records: the RFC 6186 / RFC 8314 label,
 /// the `ports:` name that carries it (none: never offered) and what it is.
-const SRV_SERVICES: [(&str, Option<&str>, &str, &str); 7] = [
+const SRV_SERVICES: [(&str, Option<PortName>, &str, &str); 7] = [
     (
         "_submissions._tcp",
-        Some("submissions"),
+        Some(PortName::Submissions),
         "mail submission with implicit TLS",
         "RFC 8314 §5.1",
     ),
     (
         "_submission._tcp",
-        Some("submission"),
+        Some(PortName::Submission),
         "mail submission with STARTTLS",
         "RFC 6186 §3.1",
     ),
     (
         "_imaps._tcp",
-        Some("imaps"),
+        Some(PortName::Imaps),
         "IMAP with implicit TLS",
         "RFC 6186 §3.2",
     ),
     ("_imap._tcp", None, "IMAP without TLS", "RFC 6186 §3.2"),
     (
         "_pop3s._tcp",
-        Some("pop3s"),
+        Some(PortName::Pop3s),
         "POP3 with implicit TLS",
         "RFC 6186 §3.3",
     ),
     ("_pop3._tcp", None, "POP3 without TLS", "RFC 6186 §3.3"),
     (
         "_sieve._tcp",
-        Some("sieve"),
+        Some(PortName::Sieve),
         "ManageSieve filter editing",
         "RFC 5804 §1.8",
     ),
@@ -542,7 +543,7 @@ impl Section<'_> {
             );
         }
         if self.config.ports.smtp.number() != Some(25) {
-            let state = port_state(&self.config.ports, "smtp");
+            let state = port_state(&self.config.ports, PortName::Smtp);
             self.note(
                 format!(
                     "`smtp` is {state}, but other servers deliver mail to port 25 only (RFC 5321): \
@@ -552,7 +553,7 @@ impl Section<'_> {
             );
         }
         if self.config.ports.https.number() != Some(443) {
-            let state = port_state(&self.config.ports, "https");
+            let state = port_state(&self.config.ports, PortName::Https);
             self.note(
                 format!(
                     "`https` is {state}, but senders fetch MTA-STS policies and clients fetch \
@@ -723,9 +724,7 @@ impl Section<'_> {
     fn srv_records(&mut self) {
         let domain = self.name.as_str().to_owned();
         for (label, port_name, service, rfc) in SRV_SERVICES {
-            let port = port_name
-                .and_then(|name| self.config.ports.get(name))
-                .and_then(|port| port.number());
+            let port = port_name.and_then(|name| self.config.ports.get(name).number());
             let (value, reason) = match (port_name, port) {
                 (_, Some(port)) => (
                     RecordValue::Srv {
@@ -817,8 +816,8 @@ fn not_offered() -> RecordValue {
     }
 }
 
-fn port_state(ports: &Ports, name: &str) -> String {
-    match ports.get(name).and_then(|port| port.number()) {
+fn port_state(ports: &Ports, name: PortName) -> String {
+    match ports.get(name).number() {
         Some(number) => format!("published on port {number}"),
         None => "turned off".to_owned(),
     }

@@ -16,6 +16,7 @@ use super::verdict::{self, Answer};
 use super::{certificate, host, smtp, Check, Finding, Status};
 use crate::config::{Config, TlsMode};
 use crate::dns::{ExpectedRecords, RecordValue};
+use crate::service::PortName;
 
 /// What one run looks at.
 pub struct Options {
@@ -196,19 +197,14 @@ pub async fn run(
         }
     }
     for (name, start) in [
-        ("smtp", TlsStart::SmtpStartTls),
-        ("submission", TlsStart::SmtpStartTls),
-        ("submissions", TlsStart::Implicit),
-        ("imaps", TlsStart::Implicit),
-        ("pop3s", TlsStart::Implicit),
-        ("https", TlsStart::Implicit),
+        (PortName::Smtp, TlsStart::SmtpStartTls),
+        (PortName::Submission, TlsStart::SmtpStartTls),
+        (PortName::Submissions, TlsStart::Implicit),
+        (PortName::Imaps, TlsStart::Implicit),
+        (PortName::Pop3s, TlsStart::Implicit),
+        (PortName::Https, TlsStart::Implicit),
     ] {
-        if let Some(port) = context
-            .config
-            .ports
-            .get(name)
-            .and_then(|port| port.number())
-        {
+        if let Some(port) = context.config.ports.get(name).number() {
             add(
                 Check::TlsCertificate,
                 name.to_string(),
@@ -246,17 +242,55 @@ pub async fn run(
     Ok(results.into_iter().flatten().collect())
 }
 
-fn expected_txt(context: &Context, name: &str, prefix: &str) -> Option<String> {
-    context
-        .expected
+/// The values `dns::expected_records` decided for the owner `name`: the
+/// one source of what the DNS checks compare with.
+fn expected_values<'a>(
+    expected: &'a ExpectedRecords,
+    name: &'a str,
+) -> impl Iterator<Item = &'a RecordValue> {
+    expected
         .records
         .iter()
-        .find_map(|record| match &record.value {
-            RecordValue::Txt(text) if record.name == name && text.starts_with(prefix) => {
-                Some(text.clone())
-            }
+        .filter(move |record| record.name == name)
+        .map(|record| &record.value)
+}
+
+/// The expected TXT record at `name` that starts with `prefix`.
+fn expected_txt(expected: &ExpectedRecords, name: &str, prefix: &str) -> Option<String> {
+    expected_values(expected, name).find_map(|value| match value {
+        RecordValue::Txt(text) if text.starts_with(prefix) => Some(text.clone()),
+        _ => None,
+    })
+}
+
+/// The expected MX of `domain`: preference and exchange.
+fn expected_mx(expected: &ExpectedRecords, domain: &str) -> Option<(u16, String)> {
+    expected_values(expected, domain).find_map(|value| match value {
+        RecordValue::Mx {
+            preference,
+            exchange,
+        } => Some((*preference, exchange.to_string())),
+        _ => None,
+    })
+}
+
+/// The expected A and AAAA addresses of `hostname`.
+fn expected_addresses(expected: &ExpectedRecords, hostname: &str) -> Vec<IpAddr> {
+    expected_values(expected, hostname)
+        .filter_map(|value| match value {
+            RecordValue::A(address) => Some(IpAddr::V4(*address)),
+            RecordValue::Aaaa(address) => Some(IpAddr::V6(*address)),
             _ => None,
         })
+        .collect()
+}
+
+/// The CA the expected CAA `issue` record of `domain` allows.
+fn expected_ca(expected: &ExpectedRecords, domain: &str) -> Option<String> {
+    expected_values(expected, domain).find_map(|value| match value {
+        RecordValue::Caa { tag, value, .. } if tag == "issue" => Some(value.clone()),
+        _ => None,
+    })
 }
 
 fn port_address(context: &Context, port: u16) -> SocketAddr {
@@ -453,7 +487,7 @@ async fn client_address(context: Arc<Context>) -> Vec<Finding> {
     let Some(port) = context.config.ports.smtp.number() else {
         return vec![Finding::new(
             Check::StackClientAddress,
-            "smtp",
+            PortName::Smtp.as_str(),
             Status::Info,
             "port 25 is not published",
         )];
@@ -516,7 +550,7 @@ async fn listening(context: Arc<Context>) -> Vec<Finding> {
                 IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
                 other => *other,
             };
-            let subject = format!("{}:{number} ({})", bind, port_name.name);
+            let subject = format!("{bind}:{number} ({port_name})");
             findings.push(match probe::connect(SocketAddr::new(ip, number)).await {
                 Ok(_) => Finding::ok(Check::NetworkPort, subject, "listening"),
                 Err(error) => Finding::new(
@@ -527,7 +561,7 @@ async fn listening(context: Arc<Context>) -> Vec<Finding> {
                 )
                 .fix(format!(
                     "run `mailctl status`; if `{}` is running, another program may hold the port",
-                    port_name.service
+                    port_name.service()
                 )),
             });
         }
@@ -536,12 +570,9 @@ async fn listening(context: Arc<Context>) -> Vec<Finding> {
 }
 
 async fn host_addresses(context: Arc<Context>) -> Vec<Finding> {
+    let expected = expected_addresses(&context.expected, &context.hostname);
     let found = context.dns.addresses(&context.hostname).await;
-    vec![verdict::addresses(
-        &context.hostname,
-        &context.public,
-        &found,
-    )]
+    vec![verdict::addresses(&context.hostname, &expected, &found)]
 }
 
 async fn ptr(context: Arc<Context>, address: IpAddr) -> Vec<Finding> {
@@ -604,13 +635,17 @@ fn tlsa_matches(record: &(u8, u8, u8, Vec<u8>), chain: &[Vec<u8>]) -> bool {
 }
 
 async fn mx(context: Arc<Context>, domain: String) -> Vec<Finding> {
+    let Some((preference, exchange)) = expected_mx(&context.expected, &domain) else {
+        return Vec::new();
+    };
     let found = context.dns.mx(&domain).await;
-    vec![verdict::mx(&domain, &context.hostname, &found)]
+    vec![verdict::mx(&domain, preference, &exchange, &found)]
 }
 
 async fn spf(context: Arc<Context>, domain: String) -> Vec<Finding> {
-    let expected =
-        expected_txt(&context, &domain, "v=spf1").unwrap_or_else(|| "v=spf1 mx -all".to_owned());
+    let Some(expected) = expected_txt(&context.expected, &domain, "v=spf1") else {
+        return Vec::new();
+    };
     let txt = context.dns.txt(&domain).await;
     let evaluations = context.dns.spf(&domain, &context.public).await;
     let mut finding = verdict::spf(&domain, &txt, &evaluations, &expected);
@@ -629,7 +664,7 @@ async fn dkim(context: Arc<Context>, domain: String) -> Vec<Finding> {
     let mut findings = Vec::new();
     for selector in &configured.dkim {
         let name = format!("{}._domainkey.{domain}", selector.selector);
-        let Some(expected) = expected_txt(&context, &name, "v=DKIM1") else {
+        let Some(expected) = expected_txt(&context.expected, &name, "v=DKIM1") else {
             findings.push(
                 Finding::new(
                     Check::DnsDkim,
@@ -654,8 +689,9 @@ async fn dkim(context: Arc<Context>, domain: String) -> Vec<Finding> {
 
 async fn dmarc(context: Arc<Context>, domain: String) -> Vec<Finding> {
     let name = format!("_dmarc.{domain}");
-    let expected = expected_txt(&context, &name, "v=DMARC1")
-        .unwrap_or_else(|| "v=DMARC1; p=quarantine".to_owned());
+    let Some(expected) = expected_txt(&context.expected, &name, "v=DMARC1") else {
+        return Vec::new();
+    };
     let found = context.dns.txt(&name).await;
     vec![verdict::dmarc(&domain, &expected, &found)]
 }
@@ -663,7 +699,7 @@ async fn dmarc(context: Arc<Context>, domain: String) -> Vec<Finding> {
 async fn mta_sts(context: Arc<Context>, domain: String) -> Vec<Finding> {
     let name = format!("_mta-sts.{domain}");
     let mut findings = Vec::new();
-    if let Some(expected) = expected_txt(&context, &name, "v=STSv1") {
+    if let Some(expected) = expected_txt(&context.expected, &name, "v=STSv1") {
         let found = context.dns.txt(&name).await;
         findings.push(verdict::exact_txt(
             Check::DnsMtaSts,
@@ -733,7 +769,7 @@ async fn mta_sts(context: Arc<Context>, domain: String) -> Vec<Finding> {
 async fn tls_rpt(context: Arc<Context>, domain: String) -> Vec<Finding> {
     let name = format!("_smtp._tls.{domain}");
     let found = context.dns.txt(&name).await;
-    match expected_txt(&context, &name, "v=TLSRPTv1") {
+    match expected_txt(&context.expected, &name, "v=TLSRPTv1") {
         Some(expected) => vec![verdict::exact_txt(
             Check::DnsTlsRpt,
             &name,
@@ -758,19 +794,19 @@ async fn tls_rpt(context: Arc<Context>, domain: String) -> Vec<Finding> {
 }
 
 async fn caa(context: Arc<Context>, domain: String) -> Vec<Finding> {
-    let ca = context
-        .expected
-        .records
-        .iter()
-        .find_map(|record| match &record.value {
-            RecordValue::Caa { tag, value, .. } if record.name == domain && tag == "issue" => {
-                Some(value.clone())
-            }
-            _ => None,
-        });
-    let ca = ca.or_else(|| {
-        (context.config.tls.mode == TlsMode::Letsencrypt).then(|| "letsencrypt.org".to_owned())
-    });
+    let ca = expected_ca(&context.expected, &domain);
+    if ca.is_none() && context.config.tls.mode == TlsMode::Letsencrypt {
+        // The records name no CA for an ACME server whose CAA issuer
+        // domain they do not know (`mailctl dns` says so in a note).
+        let directory = &context.config.tls.acme_directory;
+        return vec![Finding::new(
+            Check::DnsCaa,
+            domain,
+            Status::Info,
+            format!("the CAA issuer domain of the ACME server at `{directory}` is not known, so CAA is not checked"),
+        )
+        .fix("if you publish CAA records, name that CA's issuer domain from its documentation (RFC 8659 §4)")];
+    }
     let found = context.dns.caa(&domain).await;
     vec![verdict::caa(&domain, ca.as_deref(), &found)]
 }
@@ -840,7 +876,7 @@ fn listing_finding(
 
 async fn certificate_check(
     context: Arc<Context>,
-    name: &'static str,
+    name: PortName,
     port: u16,
     start: TlsStart,
 ) -> Vec<Finding> {
@@ -877,16 +913,7 @@ async fn certificate_check(
             Status::Error,
             format!("no TLS session: {error}"),
         )
-        .fix(format!(
-            "see `mailctl logs {}`",
-            if name == "https" {
-                "web"
-            } else if name.starts_with("sub") || name == "smtp" {
-                "smtp"
-            } else {
-                "imap"
-            }
-        ))],
+        .fix(format!("see `mailctl logs {}`", name.service()))],
     }
 }
 
@@ -909,13 +936,8 @@ async fn relay(context: Arc<Context>) -> Vec<Finding> {
 
 async fn auth_before_tls(context: Arc<Context>) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for name in ["smtp", "submission"] {
-        let Some(port) = context
-            .config
-            .ports
-            .get(name)
-            .and_then(|port| port.number())
-        else {
+    for name in [PortName::Smtp, PortName::Submission] {
+        let Some(port) = context.config.ports.get(name).number() else {
             continue;
         };
         let subject = format!("{name} ({port})");
@@ -939,6 +961,55 @@ async fn auth_before_tls(context: Arc<Context>) -> Vec<Finding> {
 mod tests {
     use super::*;
     use sha2::Digest;
+
+    /// What the DNS checks compare with is what `mailctl dns` publishes.
+    #[test]
+    fn expectations_come_from_the_expected_records() {
+        let source = "\
+version: 1
+hostname: mail.example.com
+primary_domain: example.com
+network:
+  public_addresses: [192.0.2.10, 2001:db8::10]
+domains:
+  - name: example.com
+    dmarc: { policy: reject }
+";
+        let mut config = crate::config::parse_str(source, std::path::Path::new("test.yaml"))
+            .unwrap_or_else(|error| panic!("{error}"));
+        let expected =
+            crate::dns::expected_records(&config, &crate::dns::PublicKeys::new()).unwrap();
+        assert_eq!(
+            expected_mx(&expected, "example.com"),
+            Some((10, "mail.example.com".to_owned()))
+        );
+        assert_eq!(
+            expected_txt(&expected, "example.com", "v=spf1").as_deref(),
+            Some("v=spf1 mx -all")
+        );
+        assert_eq!(
+            expected_txt(&expected, "_dmarc.example.com", "v=DMARC1").as_deref(),
+            Some("v=DMARC1; p=reject")
+        );
+        let mut addresses = expected_addresses(&expected, "mail.example.com");
+        addresses.sort();
+        assert_eq!(
+            addresses,
+            [
+                "192.0.2.10".parse::<IpAddr>().unwrap(),
+                "2001:db8::10".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            expected_ca(&expected, "example.com").as_deref(),
+            Some("letsencrypt.org")
+        );
+        // Another ACME server: no CA is expected, as `mailctl dns` shows none.
+        config.tls.acme_directory = "https://acme.example.net/directory".to_owned();
+        let expected =
+            crate::dns::expected_records(&config, &crate::dns::PublicKeys::new()).unwrap();
+        assert_eq!(expected_ca(&expected, "example.com"), None);
+    }
 
     #[test]
     fn tlsa_records_match_the_leaf() {

@@ -41,12 +41,19 @@ pub fn record_line(name: &str, rtype: &str, data: &str) -> String {
     format!("{name}. 3600 IN {rtype} {data}")
 }
 
-/// The domain's MX must name the server's hostname.
-pub fn mx(domain: &str, hostname: &str, answer: &Answer<(u16, String)>) -> Finding {
+/// The domain's MX must name the server's hostname: the expected record
+/// is `preference hostname.`.
+pub fn mx(
+    domain: &str,
+    preference: u16,
+    hostname: &str,
+    answer: &Answer<(u16, String)>,
+) -> Finding {
     let check = Check::DnsMx;
+    let expected = format!("{preference} {hostname}.");
     let fix = format!(
         "publish `{}` and remove MX records naming other hosts",
-        record_line(domain, "MX", &format!("10 {hostname}."))
+        record_line(domain, "MX", &expected)
     );
     let records = match answer {
         Answer::Failed(error) => return failed(check, domain, "MX", error),
@@ -57,7 +64,7 @@ pub fn mx(domain: &str, hostname: &str, answer: &Answer<(u16, String)>) -> Findi
                 Status::Error,
                 "no MX record: other servers cannot deliver mail for the domain",
             )
-            .expected(format!("10 {hostname}."))
+            .expected(expected)
             .fix(fix)
         }
         Answer::Records(records) => records,
@@ -84,7 +91,7 @@ pub fn mx(domain: &str, hostname: &str, answer: &Answer<(u16, String)>) -> Findi
             format!("MX names `{hostname}` and other hosts: mail may be delivered elsewhere"),
         )
         .found(found)
-        .expected(format!("10 {hostname}."))
+        .expected(expected)
         .fix(fix),
         _ => Finding::new(
             check,
@@ -93,7 +100,7 @@ pub fn mx(domain: &str, hostname: &str, answer: &Answer<(u16, String)>) -> Findi
             format!("MX does not point at `{hostname}`"),
         )
         .found(found)
-        .expected(format!("10 {hostname}."))
+        .expected(expected)
         .fix(fix),
     }
 }
@@ -682,12 +689,14 @@ mod tests {
     fn mx_verdicts() {
         let ok = mx(
             "example.org",
+            10,
             "mail.example.org",
             &Answer::Records(vec![(10, "mail.example.org".into())]),
         );
         assert_eq!(ok.status, Status::Ok);
         let wrong = mx(
             "example.org",
+            10,
             "mail.example.org",
             &Answer::Records(vec![(10, "mx.other.net".into())]),
         );
@@ -697,11 +706,11 @@ mod tests {
             .unwrap()
             .contains("example.org. 3600 IN MX 10 mail.example.org."));
         assert_eq!(
-            mx("example.org", "mail.example.org", &Answer::Empty).status,
+            mx("example.org", 10, "mail.example.org", &Answer::Empty).status,
             Status::Error
         );
         assert_eq!(
-            mx("example.org", "m", &Answer::Failed("timeout".into())).status,
+            mx("example.org", 10, "m", &Answer::Failed("timeout".into())).status,
             Status::Error
         );
     }

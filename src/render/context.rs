@@ -8,8 +8,9 @@ use ipnet::Ipv4Net;
 use serde::Serialize;
 
 use super::RenderInput;
-use crate::config::{Config, Port};
+use crate::config::Config;
 use crate::names::DomainName;
+use crate::service::PortName;
 use crate::spec;
 
 #[derive(Debug, Serialize)]
@@ -252,12 +253,9 @@ pub fn build_context(input: &RenderInput) -> anyhow::Result<TemplateContext> {
     let subnet: Ipv4Net = config.network.subnet.parse().map_err(|_| {
         anyhow::anyhow!("network.subnet `{}` is not a subnet", config.network.subnet)
     })?;
-    let ports = crate::config::PORT_NAMES
-        .iter()
-        .map(|port| {
-            let number = config.ports.get(port.name).and_then(Port::number);
-            (port.name.to_owned(), number)
-        })
+    let ports = PortName::ALL
+        .into_iter()
+        .map(|port| (port.as_str().to_owned(), config.ports.get(port).number()))
         .collect();
     let extra_certificates = crate::cert::extra_certificate_names(config);
     let gateway = Ipv4Addr::from(u32::from(subnet.network()) + 1);

@@ -1,7 +1,9 @@
 //! Rendering: the pure step from config and `StackSpec` to every generated
 //! file (compose file, each service's configuration, the image build
 //! contexts), and the separate step that writes them, only when changed.
-//! tera is used here and nowhere else.
+//! The spec is built from the config first; the hashes of the rendered
+//! files are then joined into it, and the compose file is written from
+//! that. tera is used here and nowhere else.
 
 mod context;
 
@@ -47,7 +49,8 @@ pub struct RenderInput<'a> {
     pub overrides: &'a Overrides,
 }
 
-/// The rendered stack: files plus the spec they describe.
+/// The rendered stack: files plus the spec they describe, with each
+/// service's definition and files hashes in its labels.
 pub struct Rendered {
     pub files: Vec<RenderedFile>,
     pub spec: StackSpec,
@@ -55,6 +58,7 @@ pub struct Rendered {
 
 /// Renders every file. Pure: the same input gives the same bytes.
 pub fn render(input: &RenderInput) -> anyhow::Result<Rendered> {
+    let spec = StackSpec::build(input.config, input.root)?;
     let context = build_context(input)?;
     // tera copies the whole context on every render, so each template gets
     // only the top-level keys it names (5,000 mailboxes would otherwise be
@@ -103,8 +107,7 @@ pub fn render(input: &RenderInput) -> anyhow::Result<Rendered> {
     }
     apply_overrides(&mut files, input.overrides);
 
-    let hashes = service_hashes(&files);
-    let spec = StackSpec::build(input.config, input.root, &hashes)?;
+    let spec = spec.with_file_hashes(&service_hashes(&files))?;
     let compose_context = tera::Context::from_serialize(compose_view(&spec, input.root))
         .context("cannot prepare the compose template context")?;
     let compose = render_one(&tera, "docker-compose.yml", &compose_context)?;
