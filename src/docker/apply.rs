@@ -307,9 +307,9 @@ pub async fn wait_healthy(
                         .as_ref()
                         .is_some_and(|(exit_code, _)| *exit_code == 0))
                     && docker
-                    .exec(container, &[crate::spec::HEALTH_COMMAND])
-                    .await
-                    .is_ok_and(|output| output.exit_code == 0) =>
+                        .exec(container, &[crate::spec::HEALTH_COMMAND])
+                        .await
+                        .is_ok_and(|output| output.exit_code == 0) =>
             {
                 task.finish(format!("healthy ({verb}; checked by mailctl)"));
                 return Ok(());

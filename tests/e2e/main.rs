@@ -4,12 +4,13 @@
 //! share one stack: a suite sets its stack up once (lazily, so a filter
 //! that selects none of its scenarios builds nothing), runs its scenarios
 //! in order, each reported as its own test, and takes the stack down at
-//! the end, however the scenarios went. Suites run side by side.
+//! the end, however the scenarios went. Suites run one after the other,
+//! or side by side with `--jobs N`.
 //!
 //! ```sh
 //! cargo test --test e2e                       # everything
 //! cargo test --test e2e -- internet::         # one suite
-//! cargo test --test e2e -- bans --jobs 1      # matching scenarios, one suite at a time
+//! cargo test --test e2e -- bans --jobs 2      # matching scenarios, two suites at a time
 //! cargo test --test e2e -- --list
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -30,8 +31,8 @@ mod recovery;
 
 use harness::Suite;
 
-/// Every suite, the longest first, so the runner's last minutes are not
-/// one long suite running alone.
+/// Every suite, the longest first, so that with `--jobs 2` or more the
+/// last minutes are not one long suite running alone.
 const SUITES: [Suite; 8] = [
     Suite::new("internet", internet::suite),
     Suite::new("cert", cert::suite),
