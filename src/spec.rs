@@ -134,6 +134,10 @@ pub struct HealthSpec {
 
 /// Each image's health check (`HEALTHCHECK` in its Dockerfile runs the same).
 pub const HEALTH_COMMAND: &str = "/usr/local/bin/mailctl-healthcheck";
+/// Seconds between Docker's runs of the health command.
+pub const HEALTH_INTERVAL_SECONDS: u32 = 10;
+/// Failed runs in a row after which Docker calls a container unhealthy.
+pub const HEALTH_RETRIES: u32 = 3;
 /// In smtp: delivers the mail held for the mailboxes now, leaving mail for
 /// other servers on its retry schedule.
 pub const DELIVER_HELD_COMMAND: &str = "/usr/local/bin/mailctl-deliver-held";
@@ -325,9 +329,9 @@ impl StackSpec {
                     .collect(),
                 healthcheck: HealthSpec {
                     test: vec!["CMD".to_owned(), HEALTH_COMMAND.to_owned()],
-                    interval_seconds: 10,
+                    interval_seconds: HEALTH_INTERVAL_SECONDS,
                     timeout_seconds: 5,
-                    retries: 3,
+                    retries: HEALTH_RETRIES,
                     start_period_seconds: 60,
                 },
                 stop_grace_seconds: role.grace,

@@ -22,6 +22,11 @@ const POLL: Duration = Duration::from_millis(250);
 const FAILURE_LOG_LINES: usize = 20;
 /// Restarts while waiting after which a service counts as crashing.
 const CRASH_RESTARTS: u32 = 2;
+/// How long an unhealthy status may be one left from before this start:
+/// Docker's whole failing streak (interval × retries).
+const UNHEALTHY_AFTER: Duration = Duration::from_secs(
+    (crate::spec::HEALTH_INTERVAL_SECONDS * crate::spec::HEALTH_RETRIES) as u64,
+);
 /// Grace time for containers whose service is gone from the spec.
 const DEFAULT_GRACE_SECONDS: u32 = 10;
 
@@ -297,19 +302,13 @@ pub async fn wait_healthy(
             }
             // Docker runs the first check only after its interval (10 s); the
             // same command run now lets dependants start without that wait.
-            // An unhealthy status whose last check passed is the one before
-            // this start (a crash's failing streak survives the restart):
-            // the same command decides.
+            // It also decides over an unhealthy status: after a crash, Docker
+            // can carry the failing streak of before the restart into it.
             (ContainerState::Running, Health::Starting | Health::Unhealthy)
-                if (observed.health == Health::Starting
-                    || details
-                        .last_health
-                        .as_ref()
-                        .is_some_and(|(exit_code, _)| *exit_code == 0))
-                    && docker
-                        .exec(container, &[crate::spec::HEALTH_COMMAND])
-                        .await
-                        .is_ok_and(|output| output.exit_code == 0) =>
+                if docker
+                    .exec(container, &[crate::spec::HEALTH_COMMAND])
+                    .await
+                    .is_ok_and(|output| output.exit_code == 0) =>
             {
                 task.finish(format!("healthy ({verb}; checked by mailctl)"));
                 return Ok(());
@@ -325,7 +324,11 @@ pub async fn wait_healthy(
                         .unwrap_or_default()
                 ))
             }
-            (_, Health::Unhealthy) => Some(format!("`{service}` is unhealthy")),
+            // Unhealthy for good only once Docker could have counted a whole
+            // failing streak since this wait began.
+            (_, Health::Unhealthy) if elapsed >= UNHEALTHY_AFTER => {
+                Some(format!("`{service}` is unhealthy"))
+            }
             _ if restarts >= CRASH_RESTARTS => Some(format!(
                 "`{service}` keeps restarting ({restarts} restarts)"
             )),
