@@ -627,6 +627,20 @@ struct Setup {
     config_path: PathBuf,
 }
 
+impl Setup {
+    /// `mailctl ARGS --acme-ca-root … --resolver … EXTRA`: Pebble's CA and
+    /// BIND for every ACME command.
+    fn acme(&self, args: &[&str], extra: &[&str]) -> Output {
+        let tail = [
+            "--acme-ca-root",
+            &self.ca_root,
+            "--resolver",
+            &self.resolver,
+        ];
+        mailctl(&self.dir, &[args, &tail[..], extra].concat())
+    }
+}
+
 fn setup() -> Setup {
     let bind = Bind::start(&[
         ("example.test", &zone_records("example.test", "127.0.0.1")),
@@ -688,29 +702,13 @@ pub fn suite(scenarios: &mut Scenarios) {
 
     // ---- 0. Before the first `up`: a temporary listener answers HTTP-01.
     scenarios.scenario("issue with the stack down", || {
-        let Setup {
-            dir,
-            pebble,
-            ca_root,
-            resolver,
-            ..
-        } = &*setup;
+        let Setup { dir, pebble, .. } = &*setup;
         let status = cert_status(dir);
         assert_eq!(
             status["live"]["issuer"], "CN=mail.example.test",
             "{status:#}"
         );
-        let output = mailctl(
-            dir,
-            &[
-                "cert",
-                "issue",
-                "--acme-ca-root",
-                ca_root,
-                "--resolver",
-                resolver,
-            ],
-        );
+        let output = setup.acme(&["cert", "issue"], &[]);
         assert!(
             output.status.success(),
             "cert issue with the stack down\n{}\n--- pebble\n{}",
@@ -759,21 +757,9 @@ pub fn suite(scenarios: &mut Scenarios) {
             ports,
             dir,
             pebble,
-            ca_root,
-            resolver,
             ..
         } = &*setup;
-        let output = mailctl(
-            dir,
-            &[
-                "cert",
-                "issue",
-                "--acme-ca-root",
-                ca_root,
-                "--resolver",
-                resolver,
-            ],
-        );
+        let output = setup.acme(&["cert", "issue"], &[]);
         assert!(
             output.status.success(),
             "cert issue (http-01)\n{}\n--- pebble\n{}",
@@ -878,24 +864,8 @@ pub fn suite(scenarios: &mut Scenarios) {
 
     // ---- 2. renew: nothing on a fresh certificate.
     scenarios.scenario("renew, not due", || {
-        let Setup {
-            dir,
-            ca_root,
-            resolver,
-            ..
-        } = &*setup;
-        let output = mailctl(
-            dir,
-            &[
-                "--json",
-                "cert",
-                "renew",
-                "--acme-ca-root",
-                ca_root,
-                "--resolver",
-                resolver,
-            ],
-        );
+        let Setup { dir, .. } = &*setup;
+        let output = setup.acme(&["--json", "cert", "renew"], &[]);
         assert!(output.status.success(), "cert renew\n{}", text(&output));
         assert!(stderr(&output).contains("not due"), "{}", text(&output));
         let renewed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -927,24 +897,12 @@ pub fn suite(scenarios: &mut Scenarios) {
             ports,
             dir,
             pebble,
-            ca_root,
-            resolver,
             ..
         } = &*setup;
         let sessions = Sessions::open(ports, &root);
-        let output = mailctl(
-            dir,
-            &[
-                "cert",
-                "renew",
-                "--acme-ca-root",
-                ca_root,
-                "--resolver",
-                resolver,
-                "--renew-before-days",
-                "3000",
-                "--reuse-key",
-            ],
+        let output = setup.acme(
+            &["cert", "renew"],
+            &["--renew-before-days", "3000", "--reuse-key"],
         );
         assert!(
             output.status.success(),
@@ -1109,27 +1067,12 @@ pub fn suite(scenarios: &mut Scenarios) {
     // cannot pass the name on an authorization from the steps before.
     scenarios.scenario("failed challenge", || {
         let Setup {
-            bind,
-            ports,
-            dir,
-            ca_root,
-            resolver,
-            ..
+            bind, ports, dir, ..
         } = &*setup;
         new_acme_account(dir);
         bind.borrow_mut()
             .set_records("example.test", &zone_records("example.test", "127.0.0.2"));
-        let output = mailctl(
-            dir,
-            &[
-                "cert",
-                "issue",
-                "--acme-ca-root",
-                ca_root,
-                "--resolver",
-                resolver,
-            ],
-        );
+        let output = setup.acme(&["cert", "issue"], &[]);
         assert!(
             !output.status.success(),
             "cert issue must fail\n{}",
@@ -1141,18 +1084,7 @@ pub fn suite(scenarios: &mut Scenarios) {
         assert!(messages.contains("127.0.0.2"), "{messages}");
         assert!(messages.contains("hint:"), "{messages}");
         // Without the checks, the ACME server's own answer is explained.
-        let output = mailctl(
-            dir,
-            &[
-                "cert",
-                "issue",
-                "--acme-ca-root",
-                ca_root,
-                "--resolver",
-                resolver,
-                "--no-check",
-            ],
-        );
+        let output = setup.acme(&["cert", "issue"], &["--no-check"]);
         assert!(
             !output.status.success(),
             "cert issue --no-check must fail\n{}",
