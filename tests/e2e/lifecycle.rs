@@ -102,26 +102,7 @@ RUN printf '#!/bin/sh\\nexit 0\\n' > /usr/local/bin/mailctl-health \\\n\
     && chmod 0755 /usr/local/bin/mailctl-health \\\n\
     && ln -s mailctl-health /usr/local/bin/mailctl-healthcheck\n\
 CMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; echo stub up; while :; do sleep 1; done\"]\n";
-        let mut child = Command::new("docker")
-            .args(["build", "-t", IMAGE, "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot run docker build");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(dockerfile.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "cannot build the stub image\n{}",
-            text(&output)
-        );
+        crate::support::docker_build(&["-t", IMAGE], dockerfile.as_bytes());
     }
     IMAGE
 }

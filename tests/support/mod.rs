@@ -215,27 +215,8 @@ pub fn ensure_image(service: &str) -> String {
     }
     ensure_base_image();
     let context = mailctl::images::context_tar(service).expect("build context");
-    let mut child = Command::new("docker")
-        .args(["build", "-q", "-t", &reference, "-f"])
-        .arg(mailctl::images::dockerfile(service))
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run docker build");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&context)
-        .expect("cannot send the build context");
-    let output = child.wait_with_output().expect("cannot run docker build");
-    assert!(
-        output.status.success(),
-        "docker build of {reference} failed\n{}",
-        text(&output)
-    );
+    let dockerfile = mailctl::images::dockerfile(service);
+    docker_build(&["-q", "-t", &reference, "-f", &dockerfile], &context);
     reference
 }
 
@@ -248,6 +229,32 @@ fn handed_out() -> std::sync::MutexGuard<'static, (BTreeSet<u16>, BTreeSet<Strin
     HANDED_OUT
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `docker build ARGS -` with `input` (a Dockerfile or a tar context) on
+/// stdin; panics with the build's output when it fails.
+pub fn docker_build(args: &[&str], input: &[u8]) {
+    let mut child = Command::new("docker")
+        .arg("build")
+        .args(args)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run docker build");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input)
+        .expect("cannot send the build input");
+    let output = child.wait_with_output().expect("cannot run docker build");
+    assert!(
+        output.status.success(),
+        "docker build {args:?} failed\n{}",
+        text(&output)
+    );
 }
 
 /// Eight distinct free TCP ports on 127.0.0.1, chosen by the kernel and
